@@ -1,0 +1,195 @@
+//! The task board: states, labels, description parsing, and the backends behind one trait.
+
+pub mod description;
+pub mod html;
+pub mod local;
+pub mod urgency;
+
+use serde::Serialize;
+
+/// Workflow states, named as on the original's Plane board (matched case-insensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum State {
+    Backlog,
+    ReadyForAi,
+    Running,
+    Review,
+    InReview,
+    Blocked,
+    Done,
+    Cancelled,
+    AwaitingInput,
+}
+
+impl State {
+    pub const ALL: [State; 9] = [
+        State::Backlog,
+        State::ReadyForAi,
+        State::Running,
+        State::Review,
+        State::InReview,
+        State::Blocked,
+        State::Done,
+        State::Cancelled,
+        State::AwaitingInput,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Backlog => "Backlog",
+            State::ReadyForAi => "Ready for AI",
+            State::Running => "Running",
+            State::Review => "Review",
+            State::InReview => "In Review",
+            State::Blocked => "Blocked",
+            State::Done => "Done",
+            State::Cancelled => "Cancelled",
+            State::AwaitingInput => "Awaiting Input",
+        }
+    }
+
+    /// Accepts the board names case-insensitively, plus dashed/underscored spellings
+    /// (`ready-for-ai`) that are easier to type in a shell.
+    pub fn parse(text: &str) -> Option<State> {
+        let wanted = normalise_state(text);
+        State::ALL
+            .into_iter()
+            .find(|s| normalise_state(s.name()) == wanted)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Done | State::Cancelled)
+    }
+}
+
+fn normalise_state(text: &str) -> String {
+    text.trim()
+        .chars()
+        .map(|c| {
+            if c == '-' || c == '_' {
+                ' '
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Kinds of work a lane claims, from the `task-kind: <kind>` label.
+pub const TASK_KINDS: [&str; 3] = ["goal", "test", "improve"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comment {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// One work item as every lane sees it, whatever the backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    pub state: State,
+    pub labels: Vec<String>,
+    pub priority: Option<String>,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Task {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        description::label_value(&self.labels, key)
+    }
+
+    pub fn kind(&self) -> Option<&str> {
+        self.label("task-kind")
+    }
+}
+
+/// What a new task needs; the backend assigns id and timestamps.
+#[derive(Debug, Clone, Default)]
+pub struct NewTask {
+    pub title: String,
+    pub description: String,
+    pub state: Option<State>,
+    pub labels: Vec<String>,
+    pub priority: Option<String>,
+}
+
+/// A claim that won: the task is now Running and owned by `run_id`.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub task: Task,
+    pub run_id: String,
+}
+
+/// Display form of local task ids.
+pub fn format_local_id(n: i64) -> String {
+    format!("T-{n}")
+}
+
+/// Accepts `T-17`, `t-17` or `17`.
+pub fn parse_local_id(id: &str) -> Option<i64> {
+    let t = id.trim();
+    let digits = t
+        .strip_prefix("T-")
+        .or_else(|| t.strip_prefix("t-"))
+        .unwrap_or(t);
+    digits.parse().ok().filter(|n: &i64| *n > 0)
+}
+
+/// What a lane asks for when it claims: which kinds, which repos to pass over, and the run
+/// that will own the claim (registered in the same step, so a crash right after the claim
+/// still leaves a run record that recovery can find).
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub kinds: &'a [&'a str],
+    /// Repo keys over their daily cap this cycle (passed over, logged as `skip_repo_budget`).
+    pub repos_over_budget: &'a [String],
+    pub run: &'a crate::store::runs::NewRun,
+}
+
+pub type BoardResult<T> = Result<T, BoardError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("task {0} not found")]
+    NotFound(String),
+    #[error("board database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The operations every lane and `oc task` command needs from a board backend.
+pub trait Board {
+    fn add(&self, task: NewTask) -> BoardResult<Task>;
+    fn get(&self, id: &str) -> BoardResult<Task>;
+    fn list(&self, state: Option<State>) -> BoardResult<Vec<Task>>;
+    fn comments(&self, id: &str) -> BoardResult<Vec<Comment>>;
+    fn comment(&self, id: &str, author: &str, body: &str) -> BoardResult<()>;
+    /// Unconditional move (operator or final write-back).
+    fn move_to(&self, id: &str, state: State) -> BoardResult<()>;
+    /// Moves only if the task is still in `from`; returns whether it moved.
+    fn move_if(&self, id: &str, from: State, to: State) -> BoardResult<bool>;
+    /// Picks the most urgent eligible Ready for AI task and claims it atomically.
+    fn claim_next(&self, request: &ClaimRequest<'_>) -> BoardResult<Option<Claim>>;
+    /// Claims one given task (for `oc run --task-id`).
+    fn claim(&self, id: &str, run: &crate::store::runs::NewRun) -> BoardResult<Option<Claim>>;
+    /// Puts a Running task back to `to` only if `run_id` still holds it (recovery).
+    fn release(&self, id: &str, run_id: &str, to: State) -> BoardResult<bool>;
+    /// Running tasks not touched since `older_than` (unix seconds) whose claim has no live run.
+    fn stale_running(&self, older_than: i64) -> BoardResult<Vec<Task>>;
+}

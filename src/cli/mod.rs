@@ -1,0 +1,139 @@
+//! The operator CLI `oc` and the lane binaries' shared entry point. One file per command.
+
+mod config_cmd;
+mod run;
+mod status;
+mod task;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+use crate::daemon::EXIT_CONFIG;
+use crate::daemon::logging::{self, LogFormat};
+
+/// Options every binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Config file [default: $OPERATIONS_CENTER_CONFIG, else /etc/operations-center/config.yaml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// State directory (database, workspaces, reports) [default: $OPERATIONS_CENTER_STATE_DIR,
+    /// else $STATE_DIRECTORY, else /var/lib/operations-center]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub state_dir: Option<PathBuf>,
+    /// Log format on stderr (under systemd logs go to the journal)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+impl Common {
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        config::load_default(self.config.clone())
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        config::paths::state_dir(self.state_dir.clone())
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oc",
+    version,
+    about = "operations-center: run coding agents against a task board",
+    long_about = "operations-center runs coding agents against a task board.\n\n\
+        Lanes run as systemd units (oc-goal@slot1 …); `oc` manages the board and runs \
+        single tasks by hand. With no --config/--state-dir it uses the installed \
+        locations, so `sudo oc task list` works on an installed host."
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration file
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Manage tasks on the embedded board
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// Run one task now (it must be Ready for AI)
+    Run(run::RunArgs),
+    /// Run one lane cycle: claim the most urgent Ready for AI task and execute it
+    RunNext(run::RunNextArgs),
+    /// Run a lane in the foreground (what the oc-<role> units run)
+    Watch(run::WatchArgs),
+    /// What every lane is doing (the seed's watch-all-status)
+    Status(status::StatusArgs),
+}
+
+/// `oc`'s main.
+pub fn oc_main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.common.log_format);
+    let result = match cli.command {
+        Command::Config(cmd) => config_cmd::run(&cli.common, cmd),
+        Command::Task(cmd) => task::run(&cli.common, cmd),
+        Command::Run(args) => run::run_task(&cli.common, args),
+        Command::RunNext(args) => run::run_next(&cli.common, args),
+        Command::Watch(args) => run::watch(&cli.common, &args.role, &args.slot, args.max_cycles),
+        Command::Status(args) => status::run(&cli.common, args),
+    };
+    finish(result)
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "operations-center lane daemon (one instance per slot)"
+)]
+struct LaneCli {
+    #[command(flatten)]
+    common: Common,
+    /// Slot name (the unit instance, `%i`)
+    #[arg(long, default_value = "slot1")]
+    slot: String,
+    /// Stop after this many cycles (for tests and one-off runs)
+    #[arg(long)]
+    max_cycles: Option<u64>,
+}
+
+/// Main of a lane binary such as `oc-goal`.
+pub fn lane_main(role: &str) -> ExitCode {
+    let cli = LaneCli::parse();
+    logging::init(cli.common.log_format);
+    finish(run::watch(&cli.common, role, &cli.slot, cli.max_cycles))
+}
+
+/// Maps errors to exit codes: config errors are 78 (EX_CONFIG) so systemd does not restart.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(config_error) = e.downcast_ref::<ConfigError>() {
+                eprintln!("error: {config_error}");
+                tracing::error!(event = "config_invalid", "{config_error}");
+                return ExitCode::from(EXIT_CONFIG as u8);
+            }
+            if let Some(exit) = e.downcast_ref::<UserError>() {
+                eprintln!("error: {}", exit.0);
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            tracing::error!(event = "fatal", "{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A mistake in what the user asked (unknown task, bad state name): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);

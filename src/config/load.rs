@@ -1,0 +1,289 @@
+//! Reading and checking the file. Errors carry file:line:column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::locate::locate;
+use super::{AgentBackend, Config, env, paths};
+use crate::board::TASK_KINDS;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File name, or the environment variable that was wrong.
+    pub origin: String,
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn at(file: &Path, position: (usize, usize), message: String) -> Self {
+        Self {
+            origin: file.display().to_string(),
+            position: Some(position),
+            message,
+        }
+    }
+
+    pub(super) fn env(name: &str, message: String) -> Self {
+        Self {
+            origin: name.to_string(),
+            position: None,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => {
+                write!(f, "{}:{line}:{column}: {}", self.origin, self.message)
+            }
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads the config named by flag/env, or the installed file; built-in defaults when the
+/// installed file does not exist. Environment knobs are applied last.
+pub fn load_default(flag: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let (path, explicit) = paths::config_path(flag);
+    if !explicit && !path.exists() {
+        let mut config = Config::default();
+        env::apply(&mut config)?;
+        return Ok(config);
+    }
+    load(&path)
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: path.display().to_string(),
+        position: None,
+        message: format!("cannot read config: {e}"),
+    })?;
+    let mut config = parse_str(&text, path)?;
+    env::apply(&mut config)?;
+    Ok(config)
+}
+
+/// Parses and checks YAML text; `path` names it in errors and anchors relative paths.
+pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    // An empty file is a valid "all defaults" config.
+    let mut config: Config = if text.trim().is_empty() {
+        Config::default()
+    } else {
+        yaml_serde::from_str(text).map_err(|e| {
+            let position = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            ConfigError::at(path, position, strip_location(&e.to_string()))
+        })?
+    };
+    config.source = Some(path.to_path_buf());
+    check(&config, text, path)?;
+    resolve_relative_programs(&mut config, path);
+    Ok(config)
+}
+
+/// yaml_serde appends " at line L column C"; we print the position in front instead.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn check(config: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
+    let fail = |keys: &[&str], message: String| ConfigError::at(path, locate(text, keys), message);
+
+    if config.agent.backend == AgentBackend::Command && config.agent.command.is_empty() {
+        return Err(fail(
+            &["agent", "backend"],
+            "agent.backend is `command` but agent.command is empty; give the program and its arguments, e.g. command: [/usr/local/bin/my-agent, --flag]".into(),
+        ));
+    }
+    for (kind, profile) in &config.agent.profiles {
+        if !TASK_KINDS.contains(&kind.as_str()) {
+            return Err(fail(
+                &["agent", "profiles", kind],
+                format!(
+                    "unknown task kind `{kind}` in agent.profiles; expected one of {TASK_KINDS:?}"
+                ),
+            ));
+        }
+        let backend = profile.backend.unwrap_or(config.agent.backend);
+        let command = profile.command.as_ref().unwrap_or(&config.agent.command);
+        if backend == AgentBackend::Command && command.is_empty() {
+            return Err(fail(
+                &["agent", "profiles", kind],
+                format!("agent profile `{kind}` uses backend `command` but has no command"),
+            ));
+        }
+    }
+    for kind in config.kodo_profiles.keys() {
+        if kind != "default" && !TASK_KINDS.contains(&kind.as_str()) {
+            return Err(fail(
+                &["kodo_profiles", kind],
+                format!(
+                    "unknown task kind `{kind}` in kodo_profiles; expected `default` or one of {TASK_KINDS:?}"
+                ),
+            ));
+        }
+    }
+    for (index, window) in config.maintenance_windows.iter().enumerate() {
+        let keys = ["maintenance_windows", "start_hour"];
+        let problem = if window.start_hour > 23 {
+            Some(format!(
+                "start_hour must be 0..=23, got {}",
+                window.start_hour
+            ))
+        } else if window.end_hour > 24 {
+            Some(format!("end_hour must be 0..=24, got {}", window.end_hour))
+        } else {
+            window
+                .days
+                .iter()
+                .find(|d| **d > 6)
+                .map(|d| format!("days are 0 (Monday) to 6 (Sunday), got {d}"))
+        };
+        if let Some(problem) = problem {
+            let mut position = locate(text, &keys);
+            // Point at the entry itself when there are several.
+            position.0 += nth_entry_offset(text, index);
+            return Err(ConfigError::at(
+                path,
+                position,
+                format!("maintenance_windows[{index}]: {problem}"),
+            ));
+        }
+    }
+    for (key, repo) in &config.repos {
+        if key.trim().is_empty() || key.contains(char::is_whitespace) {
+            return Err(fail(
+                &["repos", key],
+                format!("repo key {key:?} must be one word (it is used in `repo: <key>` labels)"),
+            ));
+        }
+        if repo.clone_url.trim().is_empty() {
+            return Err(fail(
+                &["repos", key, "clone_url"],
+                format!("repos.{key}.clone_url is empty"),
+            ));
+        }
+        if repo.validation_timeout_seconds == 0 {
+            return Err(fail(
+                &["repos", key, "validation_timeout_seconds"],
+                "validation_timeout_seconds must be at least 1".into(),
+            ));
+        }
+    }
+    if config.cost_per_execution_usd.is_nan() || config.cost_per_execution_usd < 0.0 {
+        return Err(fail(
+            &["cost_per_execution_usd"],
+            "cost_per_execution_usd must be zero or more".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Lines from the first `- start_hour` to the `index`-th list entry (0 for the first).
+fn nth_entry_offset(text: &str, index: usize) -> usize {
+    let (first_line, _) = locate(text, &["maintenance_windows", "start_hour"]);
+    text.lines()
+        .enumerate()
+        .skip(first_line - 1)
+        .filter(|(_, l)| l.trim_start().starts_with("- "))
+        .nth(index)
+        .map(|(n, _)| n + 1 - first_line)
+        .unwrap_or(0)
+}
+
+/// Relative program paths (with a `/`) are taken relative to the config file's directory
+/// when the file exists there, as the original did for `kodo.binary`.
+fn resolve_relative_programs(config: &mut Config, path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    let resolve = |program: &mut String| {
+        if program.contains('/') && !Path::new(program.as_str()).is_absolute() {
+            let candidate = dir.join(&*program);
+            if candidate.exists() {
+                *program = candidate.to_string_lossy().into_owned();
+            }
+        }
+    };
+    resolve(&mut config.kodo.binary);
+    resolve(&mut config.claude.binary);
+    if let Some(program) = config.agent.command.first_mut() {
+        resolve(program);
+    }
+    for profile in config.agent.profiles.values_mut() {
+        if let Some(program) = profile.command.as_mut().and_then(|c| c.first_mut()) {
+            resolve(program);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_str(text, Path::new("/etc/oc/config.yaml"))
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let err = parse("board:\n  backend: local\nrepos:\n  demo:\n    clone_url: /x\n    validaton_commands: []\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "/etc/oc/config.yaml:6:5: repos.demo: unknown field `validaton_commands`"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let err = parse("max_concurrent_kodo: many\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(1), "{err}");
+        assert!(err.message.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn missing_clone_url_is_located_at_the_repo() {
+        let err = parse("repos:\n  demo:\n    default_branch: main\n").unwrap_err();
+        assert!(err.to_string().contains("config.yaml:3:"), "{err}");
+        assert!(err.message.contains("clone_url"), "{err}");
+    }
+
+    #[test]
+    fn command_backend_needs_a_command() {
+        let err = parse("agent:\n  backend: command\n").unwrap_err();
+        assert_eq!(err.position, Some((2, 3)), "{err}");
+    }
+
+    #[test]
+    fn bad_maintenance_window_points_at_its_entry() {
+        let err = parse("maintenance_windows:\n  - start_hour: 2\n    end_hour: 4\n  - start_hour: 30\n    end_hour: 4\n")
+            .unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(4), "{err}");
+    }
+
+    #[test]
+    fn full_example_parses_with_defaults() {
+        let c = parse(
+            "board: {backend: local}\nagent:\n  backend: command\n  command: [./agent.sh]\n  timeout_seconds: 30\nrepos:\n  demo:\n    clone_url: /srv/demo.git\n    validation_commands: [\"test -f README\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.repos["demo"].default_branch, "main");
+        assert_eq!(c.limits.max_exec_per_hour, 10);
+        assert_eq!(c.max_concurrent_kodo, 1);
+        assert_eq!(c.min_kodo_available_mb, 400);
+        assert_eq!(c.agent_for("goal").timeout.as_secs(), 30);
+    }
+}

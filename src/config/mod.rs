@@ -1,0 +1,429 @@
+//! Configuration: one YAML file (the original's keys where they apply), then the seed's
+//! `OPERATIONS_CENTER_*` environment knobs on top. Unknown keys are errors, and every error
+//! names file:line:column (exit 78).
+
+mod env;
+mod load;
+mod locate;
+pub mod paths;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, load, load_default, parse_str};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub board: BoardConfig,
+    #[serde(default)]
+    pub git: GitConfig,
+    #[serde(default)]
+    pub agent: AgentConfig,
+    #[serde(default)]
+    pub kodo: KodoConfig,
+    /// Per task kind (`goal`, `test`, `improve`) or `default`; replaces every field but `binary`.
+    #[serde(default)]
+    pub kodo_profiles: BTreeMap<String, KodoProfile>,
+    #[serde(default)]
+    pub claude: ClaudeConfig,
+    #[serde(default)]
+    pub repos: BTreeMap<String, RepoConfig>,
+    /// Live kodo processes allowed on the machine before a lane skips its cycle; 0 = off.
+    #[serde(default = "defaults::max_concurrent_kodo")]
+    pub max_concurrent_kodo: u32,
+    /// MemAvailable (MiB) required before starting an agent; 0 = off.
+    #[serde(default = "defaults::min_kodo_available_mb")]
+    pub min_kodo_available_mb: u64,
+    #[serde(default)]
+    pub maintenance_windows: Vec<MaintenanceWindow>,
+    /// Cost recorded for a run whose output reports none.
+    #[serde(default)]
+    pub cost_per_execution_usd: f64,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Where the file was read from (None for built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    #[serde(default)]
+    pub backend: BoardBackend,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardBackend {
+    #[default]
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitConfig {
+    #[serde(default = "defaults::author_name")]
+    pub author_name: String,
+    #[serde(default = "defaults::author_email")]
+    pub author_email: String,
+    /// Push the branch even when validation failed, so the work is not lost.
+    #[serde(default = "defaults::yes")]
+    pub push_on_validation_failure: bool,
+    /// Environment variable holding the GitHub token (used by the review lane).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Timeout for each git command (clone, fetch, push).
+    #[serde(default = "defaults::git_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentBackend {
+    #[default]
+    Kodo,
+    Claude,
+    Command,
+}
+
+impl AgentBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentBackend::Kodo => "kodo",
+            AgentBackend::Claude => "claude",
+            AgentBackend::Command => "command",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub backend: AgentBackend,
+    /// For `backend: command`: program and arguments.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Hard limit for one run; the whole process group is killed after it.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// How long a backend pauses after a quota/capacity failure.
+    #[serde(default = "defaults::quota_cooldown")]
+    pub quota_cooldown_seconds: u64,
+    /// Per task kind overrides.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, AgentProfile>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProfile {
+    #[serde(default)]
+    pub backend: Option<AgentBackend>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KodoConfig {
+    #[serde(default = "defaults::kodo_binary")]
+    pub binary: String,
+    #[serde(default = "defaults::kodo_team")]
+    pub team: String,
+    #[serde(default = "defaults::kodo_cycles")]
+    pub cycles: u32,
+    #[serde(default = "defaults::kodo_exchanges")]
+    pub exchanges: u32,
+    #[serde(default = "defaults::kodo_orchestrator")]
+    pub orchestrator: String,
+    #[serde(default = "defaults::kodo_effort")]
+    pub effort: String,
+    #[serde(default = "defaults::agent_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for KodoConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+impl KodoConfig {
+    pub fn profile(&self) -> KodoProfile {
+        KodoProfile {
+            team: self.team.clone(),
+            cycles: self.cycles,
+            exchanges: self.exchanges,
+            orchestrator: self.orchestrator.clone(),
+            effort: self.effort.clone(),
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KodoProfile {
+    #[serde(default = "defaults::kodo_team")]
+    pub team: String,
+    #[serde(default = "defaults::kodo_cycles")]
+    pub cycles: u32,
+    #[serde(default = "defaults::kodo_exchanges")]
+    pub exchanges: u32,
+    #[serde(default = "defaults::kodo_orchestrator")]
+    pub orchestrator: String,
+    #[serde(default = "defaults::kodo_effort")]
+    pub effort: String,
+    #[serde(default = "defaults::agent_timeout")]
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaudeConfig {
+    #[serde(default = "defaults::claude_binary")]
+    pub binary: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Passed as `--max-budget-usd`: Claude Code's own dollar cap for one run.
+    #[serde(default)]
+    pub max_budget_usd: Option<f64>,
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    #[serde(default = "defaults::claude_permission_mode")]
+    pub permission_mode: String,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+impl Default for ClaudeConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    pub clone_url: String,
+    #[serde(default = "defaults::main_branch")]
+    pub default_branch: String,
+    #[serde(default)]
+    pub validation_commands: Vec<String>,
+    #[serde(default = "defaults::validation_timeout")]
+    pub validation_timeout_seconds: u64,
+    /// fnmatch patterns; empty = any base branch.
+    #[serde(default)]
+    pub allowed_base_branches: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Shell commands run in the clone before the agent (each with the validation timeout).
+    #[serde(default)]
+    pub bootstrap_commands: Vec<String>,
+    /// Open a PR and hand it to the review lane (task → In Review).
+    #[serde(default)]
+    pub await_review: bool,
+    #[serde(default)]
+    pub max_daily_executions: Option<u32>,
+    #[serde(default)]
+    pub local_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    pub start_hour: u8,
+    /// Exclusive; a window with end_hour < start_hour wraps past midnight.
+    pub end_hour: u8,
+    /// 0 = Monday … 6 = Sunday; empty = every day.
+    #[serde(default)]
+    pub days: Vec<u8>,
+}
+
+/// Budgets, intervals and retention: the seed's environment knobs, also settable here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "defaults::max_exec_per_hour")]
+    pub max_exec_per_hour: u32,
+    #[serde(default = "defaults::max_exec_per_day")]
+    pub max_exec_per_day: u32,
+    #[serde(default = "defaults::max_retries_per_task")]
+    pub max_retries_per_task: u32,
+    #[serde(default = "defaults::min_watch_interval")]
+    pub min_watch_interval_seconds: u64,
+    /// Poll interval per role (goal, test, improve, propose, review, spec).
+    #[serde(default)]
+    pub watch_interval_seconds: BTreeMap<String, u64>,
+    #[serde(default = "defaults::retention_days")]
+    pub retention_days: u32,
+    /// Below this much free disk (MiB) in the state directory no run starts.
+    #[serde(default = "defaults::min_free_disk_mb")]
+    pub min_free_disk_mb: u64,
+    /// Below this much free disk (MiB) a `disk_space_low` warning is logged.
+    #[serde(default = "defaults::warn_free_disk_mb")]
+    pub warn_free_disk_mb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+impl Limits {
+    pub fn watch_interval(&self, role: &str) -> std::time::Duration {
+        let secs = self
+            .watch_interval_seconds
+            .get(role)
+            .copied()
+            .unwrap_or(60)
+            .max(self.min_watch_interval_seconds);
+        std::time::Duration::from_secs(secs)
+    }
+}
+
+/// The agent settings that apply to one task kind.
+#[derive(Debug, Clone)]
+pub struct ResolvedAgent {
+    pub backend: AgentBackend,
+    pub command: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub kodo: KodoProfile,
+}
+
+impl Config {
+    pub fn agent_for(&self, kind: &str) -> ResolvedAgent {
+        let profile = self.agent.profiles.get(kind);
+        let backend = profile
+            .and_then(|p| p.backend)
+            .unwrap_or(self.agent.backend);
+        let command = profile
+            .and_then(|p| p.command.clone())
+            .unwrap_or_else(|| self.agent.command.clone());
+        let kodo = self
+            .kodo_profiles
+            .get(kind)
+            .or_else(|| self.kodo_profiles.get("default"))
+            .cloned()
+            .unwrap_or_else(|| self.kodo.profile());
+        let timeout = profile
+            .and_then(|p| p.timeout_seconds)
+            .or(self.agent.timeout_seconds)
+            .unwrap_or(kodo.timeout_seconds);
+        ResolvedAgent {
+            backend,
+            command,
+            timeout: std::time::Duration::from_secs(timeout),
+            kodo,
+        }
+    }
+
+    /// Names of environment variables that hold secrets and must not reach an agent.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let mut names = vec![
+            "OPERATIONS_CENTER_WEBHOOK_SECRET".to_string(),
+            "CREDENTIALS_DIRECTORY".to_string(),
+        ];
+        names.extend(self.git.token_env.clone());
+        names
+    }
+}
+
+mod defaults {
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn max_concurrent_kodo() -> u32 {
+        1
+    }
+    pub fn min_kodo_available_mb() -> u64 {
+        400
+    }
+    pub fn author_name() -> String {
+        "Operations Center Bot".into()
+    }
+    pub fn author_email() -> String {
+        "operations-center-bot@example.com".into()
+    }
+    pub fn git_timeout() -> u64 {
+        300
+    }
+    pub fn quota_cooldown() -> u64 {
+        1800
+    }
+    pub fn kodo_binary() -> String {
+        "kodo".into()
+    }
+    pub fn kodo_team() -> String {
+        "full".into()
+    }
+    pub fn kodo_cycles() -> u32 {
+        3
+    }
+    pub fn kodo_exchanges() -> u32 {
+        20
+    }
+    pub fn kodo_orchestrator() -> String {
+        "claude-code:opus".into()
+    }
+    pub fn kodo_effort() -> String {
+        "standard".into()
+    }
+    pub fn agent_timeout() -> u64 {
+        3600
+    }
+    pub fn claude_binary() -> String {
+        "claude".into()
+    }
+    pub fn claude_permission_mode() -> String {
+        "acceptEdits".into()
+    }
+    pub fn main_branch() -> String {
+        "main".into()
+    }
+    pub fn validation_timeout() -> u64 {
+        300
+    }
+    pub fn max_exec_per_hour() -> u32 {
+        10
+    }
+    pub fn max_exec_per_day() -> u32 {
+        50
+    }
+    pub fn max_retries_per_task() -> u32 {
+        3
+    }
+    pub fn min_watch_interval() -> u64 {
+        5
+    }
+    pub fn retention_days() -> u32 {
+        1
+    }
+    pub fn min_free_disk_mb() -> u64 {
+        50
+    }
+    pub fn warn_free_disk_mb() -> u64 {
+        200
+    }
+}

@@ -1,0 +1,37 @@
+//! Where config and state live: flags, then environment, then systemd's directories, then
+//! the installed locations (so `sudo oc task list` on an installed host just works).
+
+use std::path::PathBuf;
+
+pub const INSTALLED_CONFIG: &str = "/etc/operations-center/config.yaml";
+pub const INSTALLED_STATE: &str = "/var/lib/operations-center";
+
+/// The config file to read and whether it was named explicitly (a missing explicit file
+/// is an error; a missing installed default means built-in defaults).
+pub fn config_path(flag: Option<PathBuf>) -> (PathBuf, bool) {
+    if let Some(path) = flag {
+        return (path, true);
+    }
+    if let Some(path) = non_empty_env("OPERATIONS_CENTER_CONFIG") {
+        return (PathBuf::from(path), true);
+    }
+    if let Some(dir) = first_of_list("CONFIGURATION_DIRECTORY") {
+        return (PathBuf::from(dir).join("config.yaml"), false);
+    }
+    (PathBuf::from(INSTALLED_CONFIG), false)
+}
+
+pub fn state_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| non_empty_env("OPERATIONS_CENTER_STATE_DIR").map(PathBuf::from))
+        .or_else(|| first_of_list("STATE_DIRECTORY").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(INSTALLED_STATE))
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// systemd passes several directories colon-separated; the first is ours.
+fn first_of_list(name: &str) -> Option<String> {
+    non_empty_env(name).and_then(|v| v.split(':').next().map(str::to_string))
+}

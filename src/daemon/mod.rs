@@ -1,0 +1,11 @@
+//! Plumbing every unit shares: sd_notify, logging to journald or stderr, signals,
+//! process identity, and subprocesses that run in their own process group with a timeout.
+
+pub mod logging;
+pub mod notify;
+pub mod procs;
+pub mod shutdown;
+pub mod subprocess;
+
+/// sysexits' EX_CONFIG: the unit files carry `RestartPreventExitStatus=78`.
+pub const EXIT_CONFIG: i32 = 78;

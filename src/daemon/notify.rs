@@ -1,0 +1,52 @@
+//! sd_notify: READY, STATUS, WATCHDOG and STOPPING. Silently does nothing outside systemd.
+
+use std::time::{Duration, Instant};
+
+use sd_notify::NotifyState;
+
+pub struct Notifier {
+    watchdog_interval: Option<Duration>,
+    last_ping: Instant,
+}
+
+impl Notifier {
+    pub fn from_env() -> Self {
+        let mut usec = 0;
+        // Half the watchdog timeout, as sd_watchdog_enabled(3) advises.
+        let watchdog_interval =
+            sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
+        Self {
+            watchdog_interval,
+            last_ping: Instant::now(),
+        }
+    }
+
+    pub fn ready(&self, status: &str) {
+        let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    pub fn status(&self, status: &str) {
+        let _ = sd_notify::notify(false, &[NotifyState::Status(status)]);
+    }
+
+    pub fn stopping(&self) {
+        let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    }
+
+    /// Pings the watchdog if half its interval has passed; cheap to call often.
+    pub fn keepalive(&mut self) {
+        if let Some(interval) = self.watchdog_interval
+            && self.last_ping.elapsed() >= interval
+        {
+            let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+            self.last_ping = Instant::now();
+        }
+    }
+
+    /// How long a caller may block before it must call `keepalive` again.
+    pub fn max_block(&self) -> Duration {
+        self.watchdog_interval
+            .map(|i| i.min(Duration::from_secs(1)))
+            .unwrap_or(Duration::from_secs(1))
+    }
+}

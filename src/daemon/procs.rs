@@ -1,0 +1,94 @@
+//! Facts about processes from /proc: who is alive, how many kodo runs exist, free memory.
+
+use std::path::Path;
+
+/// A process named by pid and start time, so a reused pid is not mistaken for the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    /// `starttime` from /proc/<pid>/stat (clock ticks since boot).
+    pub start_ticks: u64,
+}
+
+impl ProcessIdentity {
+    pub fn current() -> Self {
+        let pid = std::process::id() as i32;
+        Self::of(pid).unwrap_or(Self {
+            pid,
+            start_ticks: 0,
+        })
+    }
+
+    pub fn of(pid: i32) -> Option<Self> {
+        let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+        Some(Self {
+            pid,
+            start_ticks: stat.starttime,
+        })
+    }
+
+    /// Alive and not a zombie, with the same start time as recorded.
+    pub fn is_alive(&self) -> bool {
+        match procfs::process::Process::new(self.pid).and_then(|p| p.stat()) {
+            Ok(stat) => {
+                stat.starttime == self.start_ticks && stat.state != 'Z' && stat.state != 'X'
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Live (non-zombie) processes whose process group id is `pgid`.
+pub fn group_members(pgid: i32) -> usize {
+    let Ok(all) = procfs::process::all_processes() else {
+        return 0;
+    };
+    all.filter_map(Result::ok)
+        .filter_map(|p| p.stat().ok())
+        .filter(|s| s.pgrp == pgid && s.state != 'Z' && s.state != 'X')
+        .count()
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Live processes whose program name contains "kodo" (argv[0]'s file name), for the
+/// `max_concurrent_kodo` gate. Only the program is matched, so a lane whose config path
+/// merely mentions kodo is not counted.
+pub fn count_kodo_processes() -> usize {
+    let Ok(all) = procfs::process::all_processes() else {
+        return 0;
+    };
+    all.filter_map(Result::ok)
+        .filter_map(|p| p.cmdline().ok())
+        .filter(|argv| {
+            argv.first().is_some_and(|a0| {
+                Path::new(a0)
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("kodo"))
+            })
+        })
+        .count()
+}
+
+/// MemAvailable from /proc/meminfo, in MiB.
+pub fn mem_available_mb() -> Option<u64> {
+    use procfs::FromRead;
+    let info = procfs::Meminfo::from_file("/proc/meminfo").ok()?;
+    info.mem_available.map(|b| b / (1024 * 1024))
+}
+
+/// Free space (for unprivileged writers) on the filesystem holding `path`, in MiB.
+pub fn disk_free_mb(path: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64 / (1024 * 1024))
+}
+
+/// Resident set size of this process in KiB.
+pub fn own_rss_kib() -> Option<u64> {
+    let status = procfs::process::Process::myself().ok()?.status().ok()?;
+    status.vmrss
+}

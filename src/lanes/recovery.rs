@@ -1,0 +1,128 @@
+//! Crash safety: every task a dead lane held goes back to Ready for AI, its agent's process
+//! group is killed, and workspaces that no live run owns are removed.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Lane, role_tag};
+use crate::board::{Board, State};
+use crate::daemon::procs::{group_members, hostname};
+use crate::daemon::subprocess::kill_group;
+use crate::store::{now, runs};
+use crate::workspace;
+
+/// Runs registered on this host whose lane process is gone (kill -9, OOM, watchdog).
+pub fn recover_dead_runs(lane: &Lane) -> anyhow::Result<()> {
+    let host = hostname();
+    for run in runs::active(lane.board.conn())? {
+        if run.host != host || run.is_alive() {
+            continue;
+        }
+        if let Some(agent) = run.agent
+            && group_members(agent.pid) > 0
+        {
+            // A process group id cannot be reused while the group has members, so these
+            // are the dead lane's agent and its children.
+            kill_group(agent.pid, Duration::from_secs(5), &mut || lane.keepalive());
+        }
+        if let Some(ws) = &run.workspace {
+            remove_workspace(ws);
+        }
+        let role = run.lane.split('@').next().unwrap_or("goal");
+        if lane
+            .board
+            .release(&run.task_id, &run.run_id, State::ReadyForAi)?
+        {
+            let body = format!(
+                "{} Re-queued after interrupted execution\n- task_id: {}\n- run_id: {}\n- lane: {}\n- result_status: ready_for_ai\n- reason: the lane process (pid {}) ended during the run — safe to retry",
+                role_tag(role),
+                run.task_id,
+                run.run_id,
+                run.lane,
+                run.owner.pid
+            );
+            lane.board
+                .comment(&run.task_id, "operations-center", &body)?;
+            tracing::warn!(
+                event = "watch_requeue_interrupted",
+                task_id = %run.task_id,
+                run_id = %run.run_id,
+                dead_lane = %run.lane,
+                "task {} re-queued: lane {} (pid {}) died mid-run",
+                run.task_id,
+                run.lane,
+                run.owner.pid
+            );
+        }
+        runs::finish(lane.board.conn(), &run.run_id, "interrupted")?;
+    }
+    Ok(())
+}
+
+/// Running tasks with no live run, untouched for `ttl_secs`, go back to Ready for AI.
+pub fn requeue_stale_running(lane: &Lane, ttl_secs: i64) -> anyhow::Result<()> {
+    for task in lane.board.stale_running(now() - ttl_secs)? {
+        if task.kind().is_some_and(|k| k != lane.role) {
+            continue;
+        }
+        if lane
+            .board
+            .move_if(&task.id, State::Running, State::ReadyForAi)?
+        {
+            let body = format!(
+                "{} Re-queued after interrupted execution\n- task_id: {}\n- result_status: ready_for_ai\n- reason: Running for more than {} minutes with no live run — safe to retry",
+                lane.tag(),
+                task.id,
+                ttl_secs / 60
+            );
+            lane.board.comment(&task.id, "operations-center", &body)?;
+            tracing::warn!(
+                event = "watch_reconcile_stale_running",
+                task_id = %task.id,
+                ttl_minutes = ttl_secs / 60,
+                "task {} re-queued: Running with no live run",
+                task.id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Workspace directories that no live run owns. Directories are listed before the runs
+/// are read: a run registers its workspace before creating it, so a workspace created
+/// after the listing is never seen, and one listed is matched by its run.
+pub fn cleanup_orphaned_workspaces(lane: &Lane) -> anyhow::Result<()> {
+    let present = workspace::list(&lane.state_dir);
+    if present.is_empty() {
+        return Ok(());
+    }
+    let host = hostname();
+    let owned: HashSet<PathBuf> = runs::active(lane.board.conn())?
+        .into_iter()
+        .filter(|r| r.host != host || r.is_alive())
+        .filter_map(|r| r.workspace)
+        .collect();
+    let orphans: Vec<PathBuf> = present.into_iter().filter(|p| !owned.contains(p)).collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    for path in &orphans {
+        remove_workspace(path);
+    }
+    let listed: Vec<String> = orphans.iter().map(|p| p.display().to_string()).collect();
+    tracing::info!(
+        event = "watch_cleanup_orphaned_workspaces",
+        count = orphans.len(),
+        paths = %listed.join(", "),
+        "removed {} orphaned workspace(s)",
+        orphans.len()
+    );
+    Ok(())
+}
+
+fn remove_workspace(path: &std::path::Path) {
+    if let Err(e) = workspace::remove(path) {
+        tracing::warn!(event = "workspace_remove_failed", path = %path.display(), error = %e, "cannot remove workspace {}: {e}", path.display());
+    }
+}

@@ -1,0 +1,12 @@
+//! operations-center: runs coding agents against a task board as small systemd units.
+//!
+//! Each binary in `src/bin` is a thin `main` that calls into one of these domains.
+
+pub mod agent;
+pub mod board;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod lanes;
+pub mod store;
+pub mod workspace;

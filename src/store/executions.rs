@@ -1,0 +1,142 @@
+//! Executions (one row per agent run, counted once) and backend cool-downs.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::now;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BudgetUse {
+    pub last_hour: u32,
+    pub last_day: u32,
+}
+
+/// Charged executions in the last hour and day, across every lane.
+pub fn budget_use(conn: &Connection) -> rusqlite::Result<BudgetUse> {
+    let t = now();
+    conn.query_row(
+        "SELECT COALESCE(SUM(started_at > ?1), 0), COUNT(*) FROM executions
+         WHERE charged = 1 AND started_at > ?2",
+        params![t - 3600, t - 86400],
+        |r| {
+            Ok(BudgetUse {
+                last_hour: r.get(0)?,
+                last_day: r.get(1)?,
+            })
+        },
+    )
+}
+
+/// Charged executions for one repo in the last 24 hours.
+pub fn repo_use_last_day(conn: &Connection, repo: &str) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND repo = ?1 AND started_at > ?2",
+        params![repo, now() - 86400],
+        |r| r.get(0),
+    )
+}
+
+/// Charged executions of one task (for the retry cap).
+pub fn task_attempts(conn: &Connection, task_id: &str, since: i64) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND task_id = ?1 AND started_at > ?2",
+        params![task_id, since],
+        |r| r.get(0),
+    )
+}
+
+/// Records an execution when the agent starts; charged until proven an infra failure.
+pub fn start(
+    conn: &Connection,
+    run_id: &str,
+    task_id: &str,
+    repo: &str,
+    backend: &str,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO executions (run_id, task_id, repo, backend, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![run_id, task_id, repo, backend, now()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub struct Finish<'a> {
+    pub charged: bool,
+    pub outcome: &'a str,
+    pub cost_usd: f64,
+    pub cost_source: &'a str,
+}
+
+pub fn finish(conn: &Connection, id: i64, finish: &Finish<'_>) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE executions SET finished_at = ?2, charged = ?3, outcome = ?4, cost_usd = ?5, cost_source = ?6
+         WHERE id = ?1",
+        params![
+            id,
+            now(),
+            finish.charged,
+            finish.outcome,
+            finish.cost_usd,
+            finish.cost_source
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExecutionRow {
+    pub run_id: String,
+    pub task_id: String,
+    pub repo: Option<String>,
+    pub backend: String,
+    pub started_at: i64,
+    pub charged: bool,
+    pub outcome: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub cost_source: Option<String>,
+}
+
+pub fn for_task(conn: &Connection, task_id: &str) -> rusqlite::Result<Vec<ExecutionRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT run_id, task_id, repo, backend, started_at, charged, outcome, cost_usd, cost_source
+         FROM executions WHERE task_id = ?1 ORDER BY id",
+    )?;
+    stmt.query_map([task_id], |r| {
+        Ok(ExecutionRow {
+            run_id: r.get(0)?,
+            task_id: r.get(1)?,
+            repo: r.get(2)?,
+            backend: r.get(3)?,
+            started_at: r.get(4)?,
+            charged: r.get(5)?,
+            outcome: r.get(6)?,
+            cost_usd: r.get(7)?,
+            cost_source: r.get(8)?,
+        })
+    })?
+    .collect()
+}
+
+/// Pauses a backend (after a quota/capacity failure) until `until`.
+pub fn pause_backend(
+    conn: &Connection,
+    backend: &str,
+    until: i64,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO backend_pauses (backend, until, reason) VALUES (?1, ?2, ?3)
+         ON CONFLICT (backend) DO UPDATE SET until = excluded.until, reason = excluded.reason",
+        params![backend, until, reason],
+    )?;
+    Ok(())
+}
+
+/// The pause in force for a backend, if any: (until, reason).
+pub fn backend_paused(conn: &Connection, backend: &str) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.query_row(
+        "SELECT until, reason FROM backend_pauses WHERE backend = ?1 AND until > ?2",
+        params![backend, now()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}

@@ -1,0 +1,135 @@
+//! The one SQLite database in the state directory. Many units open it at once, so it runs
+//! in WAL mode with a busy timeout, and every multi-step change is one transaction.
+
+pub mod executions;
+pub mod lane_status;
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub const DB_FILE: &str = "operations-center.db";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tasks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    title       TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    priority    TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    labels      TEXT NOT NULL DEFAULT '[]',
+    kind        TEXT,
+    repo        TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    -- urgency in seconds: static score * 1 day - created_at, so ordering by it equals
+    -- ordering by (score + age in days) at any moment, and an index can serve it
+    rank_key    INTEGER NOT NULL,
+    claimed_by  TEXT
+);
+CREATE INDEX tasks_claim ON tasks (state, kind, rank_key DESC, id);
+CREATE TABLE comments (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id    INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    author     TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX comments_task ON comments (task_id, id);
+CREATE TABLE runs (
+    run_id       TEXT PRIMARY KEY,
+    task_id      TEXT NOT NULL,
+    lane         TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    pid_start    INTEGER NOT NULL,
+    agent_pgid   INTEGER,
+    agent_start  INTEGER,
+    workspace    TEXT,
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER,
+    outcome      TEXT
+);
+CREATE INDEX runs_active ON runs (finished_at);
+CREATE TABLE executions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT NOT NULL,
+    task_id     TEXT NOT NULL,
+    repo        TEXT,
+    backend     TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    charged     INTEGER NOT NULL DEFAULT 1,
+    outcome     TEXT,
+    cost_usd    REAL,
+    cost_source TEXT
+);
+CREATE INDEX executions_time ON executions (started_at);
+CREATE TABLE backend_pauses (
+    backend TEXT PRIMARY KEY,
+    until   INTEGER NOT NULL,
+    reason  TEXT NOT NULL
+);
+CREATE TABLE lane_status (
+    lane            TEXT PRIMARY KEY,
+    role            TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    cycle           INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    last_action     TEXT NOT NULL,
+    task_id         TEXT,
+    task_kind       TEXT,
+    follow_ups      INTEGER NOT NULL DEFAULT 0,
+    blocked_triaged INTEGER NOT NULL DEFAULT 0,
+    proposed        INTEGER NOT NULL DEFAULT 0,
+    started_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+"#];
+
+/// Opens (and creates or migrates) the state database under `state_dir`.
+pub fn open(state_dir: &Path) -> anyhow::Result<Connection> {
+    std::fs::create_dir_all(state_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display())
+    })?;
+    let path = db_path(state_dir);
+    let mut conn = Connection::open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+pub fn db_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(DB_FILE)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Seconds since the Unix epoch; the database stores every time this way.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// RFC 3339 rendering of a stored time, for JSON and humans.
+pub fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
