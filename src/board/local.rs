@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::description::{label_value, parse_task};
+use super::description::{depends_on_ids, label_value, parse_task};
 use super::{
     Board, BoardError, BoardResult, Claim, ClaimRequest, Comment, NewTask, State, Task,
     format_local_id, parse_local_id, urgency,
@@ -83,7 +83,7 @@ impl LocalBoard {
 
     /// A task's dependencies (`depends_on:` lines) are all Done or Cancelled.
     fn dependencies_done(tx: &rusqlite::Transaction<'_>, description: &str) -> BoardResult<bool> {
-        let deps = dependency_ids(description);
+        let deps = depends_on_ids(description);
         for dep in deps {
             let Some(n) = parse_local_id(&dep) else {
                 continue;
@@ -100,24 +100,6 @@ impl LocalBoard {
         }
         Ok(true)
     }
-}
-
-fn dependency_ids(description: &str) -> Vec<String> {
-    parse_task(description, &[])
-        .map(|p| p.depends_on)
-        .unwrap_or_else(|_| {
-            // An unparseable description still may name dependencies; a parse error is
-            // reported when the task runs, not here.
-            description
-                .lines()
-                .filter_map(|l| {
-                    let l = l.trim().trim_start_matches('-').trim();
-                    l.strip_prefix("depends_on:")
-                })
-                .flat_map(|v| v.split(',').map(|s| s.trim().to_string()))
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
 }
 
 /// The repo a task targets, as far as the description and labels tell (for filtering).

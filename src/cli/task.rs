@@ -146,9 +146,11 @@ fn add(board: &LocalBoard, args: AddArgs) -> anyhow::Result<()> {
 fn show(board: &LocalBoard, id: &str, json: bool) -> anyhow::Result<()> {
     let task = board.get(id).map_err(user)?;
     let comments = board.comments(id)?;
+    let executions = crate::store::executions::for_task(board.conn(), &task.id)?;
     if json {
         let mut value = serde_json::to_value(&task)?;
         value["comments"] = serde_json::to_value(&comments)?;
+        value["executions"] = serde_json::to_value(&executions)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -162,6 +164,18 @@ fn show(board: &LocalBoard, id: &str, json: bool) -> anyhow::Result<()> {
     );
     if !task.description.trim().is_empty() {
         println!("\n{}", task.description.trim_end());
+    }
+    for e in &executions {
+        println!(
+            "run {}: {} via {}, {}, cost ${:.4} ({}){}",
+            e.run_id,
+            crate::store::rfc3339(e.started_at),
+            e.backend,
+            e.outcome.as_deref().unwrap_or("running"),
+            e.cost_usd.unwrap_or(0.0),
+            e.cost_source.as_deref().unwrap_or("-"),
+            if e.charged { "" } else { ", not charged" }
+        );
     }
     for c in comments {
         println!(
