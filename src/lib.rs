@@ -7,6 +7,8 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod janitor;
 pub mod lanes;
+pub mod status;
 pub mod store;
 pub mod workspace;

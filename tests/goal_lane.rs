@@ -52,7 +52,10 @@ fn success_pushes_branch_and_moves_to_review() {
 
     // The agent ran in the clone and got the goal in a file outside it.
     let goal = std::fs::read_to_string(seen.join("goal.md")).unwrap();
-    assert!(goal.contains("Add a CHANGES.md file describing the release."), "{goal}");
+    assert!(
+        goal.contains("Add a CHANGES.md file describing the release."),
+        "{goal}"
+    );
     let goal_path = std::fs::read_to_string(seen.join("goal_path")).unwrap();
     let workspace = std::fs::read_to_string(seen.join("workspace")).unwrap();
     let cwd = std::fs::read_to_string(seen.join("cwd")).unwrap();
@@ -77,7 +80,12 @@ fn success_pushes_branch_and_moves_to_review() {
     assert_eq!(subject.trim(), "Add a changelog");
     let changes = w.git(
         w.path(),
-        &["--git-dir", &remote, "show", &format!("{branch}:CHANGES.md")],
+        &[
+            "--git-dir",
+            &remote,
+            "show",
+            &format!("{branch}:CHANGES.md"),
+        ],
     );
     assert_eq!(changes, "# Changes\n\n- T-1\n");
     let parent = w.git(
@@ -91,7 +99,10 @@ fn success_pushes_branch_and_moves_to_review() {
     assert_eq!(task["state"], "Review");
     let comment = comment_starting(&task, RESULT);
     assert_eq!(bullet(&comment, "branch_pushed").as_deref(), Some("true"));
-    assert_eq!(bullet(&comment, "validation_passed").as_deref(), Some("true"));
+    assert_eq!(
+        bullet(&comment, "validation_passed").as_deref(),
+        Some("true")
+    );
     assert_eq!(bullet(&comment, "result_status").as_deref(), Some("review"));
     assert_eq!(bullet(&comment, "branch").as_deref(), Some(branch));
     assert_eq!(
@@ -108,6 +119,28 @@ fn success_pushes_branch_and_moves_to_review() {
 
     // Nothing is left behind in the state directory's workspaces.
     assert!(w.workspaces().is_empty(), "{:?}", w.workspaces());
+}
+
+#[test]
+fn await_review_moves_success_to_in_review() {
+    let mut w = World::new();
+    w.config
+        .repos
+        .get_mut("demo")
+        .unwrap()
+        .extra
+        .push(("await_review".into(), "true".into()));
+    w.use_agent(&writing_agent(None));
+    let id = w.add_goal("Hand over for review");
+    assert_eq!(w.run_next(), format!("executed {id}: In Review (executed)"));
+    let task = w.task_json(&id);
+    assert_eq!(task["state"], "In Review");
+    let comment = comment_starting(&task, RESULT);
+    assert_eq!(bullet(&comment, "branch_pushed").as_deref(), Some("true"));
+    assert_eq!(
+        w.oc_branches(&w.remote),
+        vec!["oc/t-1-hand-over-for-review".to_string()]
+    );
 }
 
 #[test]
@@ -158,7 +191,10 @@ fn validation_failure_blocks_and_pushes_a_draft_branch() {
     let id = w.add_goal("Write release notes");
 
     let line = w.run_next();
-    assert!(line.starts_with(&format!("executed {id}: Blocked")), "{line}");
+    assert!(
+        line.starts_with(&format!("executed {id}: Blocked")),
+        "{line}"
+    );
     let task = w.task_json(&id);
     assert_eq!(task["state"], "Blocked");
     let comment = comment_starting(&task, RESULT);
@@ -166,7 +202,10 @@ fn validation_failure_blocks_and_pushes_a_draft_branch() {
         bullet(&comment, "blocked_classification").as_deref(),
         Some("validation_failure")
     );
-    assert_eq!(bullet(&comment, "validation_passed").as_deref(), Some("false"));
+    assert_eq!(
+        bullet(&comment, "validation_passed").as_deref(),
+        Some("false")
+    );
     assert_eq!(bullet(&comment, "branch_pushed").as_deref(), Some("false"));
     assert_eq!(
         bullet(&comment, "draft_branch_pushed").as_deref(),
@@ -177,7 +216,10 @@ fn validation_failure_blocks_and_pushes_a_draft_branch() {
         .split("```")
         .nth(1)
         .unwrap_or_else(|| panic!("no code block in:\n{comment}"));
-    assert!(block.contains(check), "command missing from block:\n{block}");
+    assert!(
+        block.contains(check),
+        "command missing from block:\n{block}"
+    );
     assert!(
         block.contains("lint: CHANGES.md is missing"),
         "output missing from block:\n{block}"
@@ -206,7 +248,10 @@ fn no_change_with_passing_validation_is_done() {
     let task = w.task_json(&id);
     assert_eq!(task["state"], "Done");
     let comment = comment_starting(&task, RESULT);
-    assert_eq!(bullet(&comment, "validation_passed").as_deref(), Some("true"));
+    assert_eq!(
+        bullet(&comment, "validation_passed").as_deref(),
+        Some("true")
+    );
     assert_eq!(bullet(&comment, "branch_pushed").as_deref(), Some("false"));
     assert!(w.oc_branches(&w.remote).is_empty(), "no branch for a no-op");
 }
@@ -219,7 +264,10 @@ fn assert_quota_noop(capture: &str) {
     let id = w.add_goal("Out of quota");
 
     let line = w.run_next();
-    assert!(line.starts_with(&format!("executed {id}: Ready for AI")), "{line}");
+    assert!(
+        line.starts_with(&format!("executed {id}: Ready for AI")),
+        "{line}"
+    );
     let task = w.task_json(&id);
     assert_eq!(task["state"], "Ready for AI");
     let comment = comment_starting(&task, RESULT);
@@ -284,7 +332,10 @@ fn description_without_execution_or_repo_label_is_blocked() {
     let id = w.add_task("No repo anywhere", &["--body", "Please improve things."]);
 
     let line = w.run_next();
-    assert!(line.starts_with(&format!("executed {id}: Blocked")), "{line}");
+    assert!(
+        line.starts_with(&format!("executed {id}: Blocked")),
+        "{line}"
+    );
     let task = w.task_json(&id);
     assert_eq!(task["state"], "Blocked");
     let comment = comment_starting(&task, "[Goal] Execution failed");
@@ -304,11 +355,17 @@ fn unknown_repo_key_is_blocked() {
     w.use_agent(&writing_agent(None));
     let id = w.add_task(
         "Wrong repo",
-        &["--body", "## Execution\nrepo: nosuchrepo\n\n## Goal\nDo it."],
+        &[
+            "--body",
+            "## Execution\nrepo: nosuchrepo\n\n## Goal\nDo it.",
+        ],
     );
 
     let line = w.run_next();
-    assert!(line.starts_with(&format!("executed {id}: Blocked")), "{line}");
+    assert!(
+        line.starts_with(&format!("executed {id}: Blocked")),
+        "{line}"
+    );
     let task = w.task_json(&id);
     assert_eq!(task["state"], "Blocked");
     let comment = comment_starting(&task, "[Goal] Execution failed");
@@ -338,7 +395,10 @@ fn most_urgent_task_runs_first() {
     let body = ["--repo", "demo", "--body", "## Goal\nSomething small."];
     // Scores: priority (urgent 4, high 3, medium 2, low 1) + title boost ([Regression] 3).
     let plain = w.add_task("Tidy the docs", &body); // 0
-    let high = w.add_task("Speed up the build", &[&body[..], &["--priority", "high"]].concat()); // 3
+    let high = w.add_task(
+        "Speed up the build",
+        &[&body[..], &["--priority", "high"]].concat(),
+    ); // 3
     let regression = w.add_task(
         "[Regression] Login fails after upgrade",
         &[&body[..], &["--priority", "low"]].concat(),
@@ -353,7 +413,10 @@ fn equal_urgency_goes_to_the_older_task() {
     w.use_agent("exit 0");
     let body = ["--repo", "demo", "--body", "## Goal\nSomething small."];
     let plain = w.add_task("Tidy the docs", &body); // 0
-    let high = w.add_task("Speed up the build", &[&body[..], &["--priority", "high"]].concat()); // 3
+    let high = w.add_task(
+        "Speed up the build",
+        &[&body[..], &["--priority", "high"]].concat(),
+    ); // 3
     let regression = w.add_task("[Regression] Login fails after upgrade", &body); // 3, newer
     let systemic = w.add_task(
         "[Systemic] Flaky network calls",

@@ -2,6 +2,7 @@
 
 mod config_cmd;
 mod run;
+mod service;
 mod status;
 mod task;
 
@@ -36,6 +37,14 @@ impl Common {
 
     pub fn state_dir(&self) -> PathBuf {
         config::paths::state_dir(self.state_dir.clone())
+    }
+
+    /// The state directory for a command that writes to it; as root on an installed host
+    /// this switches to the service account first, so files stay owned by `oc`.
+    pub fn state_dir_for_writing(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.state_dir();
+        crate::daemon::account::become_service_user_for(&dir)?;
+        Ok(dir)
     }
 }
 
@@ -72,6 +81,17 @@ enum Command {
     Watch(run::WatchArgs),
     /// What every lane is doing (the seed's watch-all-status)
     Status(status::StatusArgs),
+    /// Exit 0 when every enabled lane is healthy, 1 when any is stale (> 5 min) or dead
+    HeartbeatCheck(status::HeartbeatArgs),
+    /// Start the suite (oc.target and enabled lanes), or one role/slot (systemctl)
+    Start(service::ServiceArgs),
+    /// Stop the suite, or one role/slot (systemctl)
+    Stop(service::ServiceArgs),
+    /// Retention: old reports, unowned workspaces, stale task branches (oc-janitor.timer)
+    Janitor,
+    /// Write the man pages of oc and the unit binaries into DIR (used by packaging)
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 /// `oc`'s main.
@@ -85,6 +105,15 @@ pub fn oc_main() -> ExitCode {
         Command::RunNext(args) => run::run_next(&cli.common, args),
         Command::Watch(args) => run::watch(&cli.common, &args.role, &args.slot, args.max_cycles),
         Command::Status(args) => status::run(&cli.common, args),
+        Command::HeartbeatCheck(args) => match status::heartbeat_check(&cli.common, args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Start(args) => service::run("start", args),
+        Command::Stop(args) => service::run("stop", args),
+        Command::Janitor => janitor(&cli.common),
+        Command::Man { dir } => write_man_pages(&dir),
     };
     finish(result)
 }
@@ -110,6 +139,44 @@ pub fn lane_main(role: &str) -> ExitCode {
     let cli = LaneCli::parse();
     logging::init(cli.common.log_format);
     finish(run::watch(&cli.common, role, &cli.slot, cli.max_cycles))
+}
+
+#[derive(Debug, Parser)]
+#[command(version, about = "operations-center janitor (run by oc-janitor.timer)")]
+struct JobCli {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Main of `oc-janitor`.
+pub fn janitor_main() -> ExitCode {
+    let cli = JobCli::parse();
+    logging::init(cli.common.log_format);
+    finish(janitor(&cli.common))
+}
+
+fn janitor(common: &Common) -> anyhow::Result<()> {
+    let config = common.load_config()?;
+    let shutdown = crate::daemon::shutdown::Shutdown::install()?;
+    let report = crate::janitor::run(&config, &common.state_dir_for_writing()?, &shutdown)?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let pages = [
+        (Cli::command(), "oc", "1"),
+        (LaneCli::command().name("oc-goal"), "oc-goal", "8"),
+        (JobCli::command().name("oc-janitor"), "oc-janitor", "8"),
+    ];
+    for (command, name, section) in pages {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(command).section(section).render(&mut out)?;
+        std::fs::write(dir.join(format!("{name}.{section}")), out)?;
+    }
+    Ok(())
 }
 
 /// Maps errors to exit codes: config errors are 78 (EX_CONFIG) so systemd does not restart.

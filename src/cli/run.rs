@@ -49,7 +49,7 @@ fn check_role(role: &str) -> anyhow::Result<()> {
 fn lane(common: &Common, role: &str, slot: &str) -> anyhow::Result<Lane> {
     check_role(role)?;
     let config = common.load_config()?;
-    Lane::new(role, slot, config, common.state_dir(), Shutdown::install()?)
+    Lane::new(role, slot, config, common.state_dir_for_writing()?, Shutdown::install()?)
 }
 
 pub fn watch(
@@ -68,7 +68,7 @@ pub fn run_next(common: &Common, args: RunNextArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_task(common: &Common, args: RunArgs) -> anyhow::Result<()> {
-    let state_dir = common.state_dir();
+    let state_dir = common.state_dir_for_writing()?;
     let board = crate::board::local::LocalBoard::open(&state_dir)?;
     let task =
         crate::board::Board::get(&board, &args.task_id).map_err(|e| UserError(e.to_string()))?;

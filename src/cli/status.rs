@@ -1,9 +1,20 @@
-//! `oc status`: each lane's cycle, last action, current task and freshness.
+//! `oc status` (the seed's watch-all-status) and `oc heartbeat-check`: every lane unit and
+//! instance, what systemd says about it, and what the lane last published.
+
+use std::collections::BTreeMap;
 
 use clap::Args;
+use serde::Serialize;
 
 use super::Common;
-use crate::store::{self, lane_status};
+use crate::config::paths;
+use crate::daemon::procs::ProcessIdentity;
+use crate::status::file::{self, LaneStatus};
+use crate::status::systemd::{self, UnitState};
+use crate::store::{now, rfc3339};
+
+/// A lane whose status is older than this is stale (the original's heartbeat rule).
+pub const STALE_AFTER_SECS: i64 = 5 * 60;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -12,37 +23,207 @@ pub struct StatusArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// Seconds after which a lane's last update counts as stale
+    #[arg(long, default_value_t = STALE_AFTER_SECS)]
+    stale_after: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct LaneView {
+    lane: String,
+    unit: String,
+    systemd: Option<UnitState>,
+    status: Option<LaneStatus>,
+    health: String,
+    problem: Option<String>,
+}
+
+/// Joins systemd's lane units with the lanes' status files.
+fn gather(common: &Common, stale_after: i64) -> (Vec<LaneView>, Vec<UnitState>, bool) {
+    let runtime = paths::runtime_dir(&common.state_dir());
+    let statuses: BTreeMap<String, LaneStatus> = file::read_all(&runtime)
+        .into_iter()
+        .map(|s| (s.lane.clone(), s))
+        .collect();
+    let units = systemd::units();
+    let have_systemd = units.is_some();
+    let units = units.unwrap_or_default();
+    let mut lanes: BTreeMap<String, LaneView> = BTreeMap::new();
+    let mut others = Vec::new();
+    for unit in units {
+        match systemd::lane_of_unit(&unit.unit) {
+            Some(lane) => {
+                lanes.insert(
+                    lane.clone(),
+                    LaneView {
+                        unit: unit.unit.clone(),
+                        status: statuses.get(&lane).cloned(),
+                        lane,
+                        systemd: Some(unit),
+                        health: String::new(),
+                        problem: None,
+                    },
+                );
+            }
+            None => others.push(unit),
+        }
+    }
+    for (lane, status) in statuses {
+        lanes.entry(lane.clone()).or_insert_with(|| LaneView {
+            unit: status.unit(),
+            lane,
+            systemd: None,
+            status: Some(status),
+            health: String::new(),
+            problem: None,
+        });
+    }
+    let mut views: Vec<LaneView> = lanes.into_values().collect();
+    for view in &mut views {
+        let (health, problem) = judge(view, have_systemd, stale_after);
+        view.health = health.to_string();
+        view.problem = problem;
+    }
+    (views, others, have_systemd)
+}
+
+/// healthy / stale / dead / stopped (not expected to run) for one lane.
+fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str, Option<String>) {
+    let age = view.status.as_ref().map(|s| now() - s.updated_at);
+    if let Some(unit) = &view.systemd {
+        let expected = unit.enabled == "enabled" || unit.active != "inactive";
+        if !expected {
+            return ("stopped", None);
+        }
+        if unit.active != "active" {
+            return ("dead", Some(format!("{} is {} ({})", unit.unit, unit.active, unit.sub)));
+        }
+    } else if have_systemd {
+        // A status file without a loaded unit: a lane run by hand, or a leftover.
+        if view.status.as_ref().is_some_and(|s| !pid_alive(s)) {
+            return ("stopped", None);
+        }
+    } else if let Some(s) = &view.status {
+        if s.state == "stopped" {
+            return ("stopped", None);
+        }
+        if !pid_alive(s) {
+            return ("dead", Some(format!("{} (pid {}) is not running", view.lane, s.pid)));
+        }
+    }
+    match age {
+        None => ("stale", Some(format!("{} has published no status", view.lane))),
+        Some(age) if age > stale_after => (
+            "stale",
+            Some(format!("{} last updated {} ago", view.lane, human_age(age))),
+        ),
+        Some(_) => ("healthy", None),
+    }
+}
+
+fn pid_alive(status: &LaneStatus) -> bool {
+    ProcessIdentity::of(status.pid as i32).is_some()
+}
+
 pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
-    let conn = store::open(&common.state_dir())?;
-    let lanes = lane_status::all(&conn)?;
+    let (lanes, others, have_systemd) = gather(common, STALE_AFTER_SECS);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&lanes)?);
+        let value = serde_json::json!({"lanes": lanes, "units": others, "systemd": have_systemd});
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
+    }
+    if !have_systemd {
+        println!("(systemd not available: showing lane status files only)");
     }
     if lanes.is_empty() {
-        println!("no lane has run yet");
-        return Ok(());
-    }
-    println!(
-        "{:<16} {:>7} {:>6} {:<8} {:<28} {:<10} {:>5} {:>5} {:>5}  UPDATED",
-        "LANE", "PID", "CYCLE", "STATE", "LAST ACTION", "TASK", "FUP", "TRIAG", "PROP"
-    );
-    for l in lanes {
+        println!("no lanes: enable one with `systemctl enable --now oc-goal@slot1`");
+    } else {
         println!(
-            "{:<16} {:>7} {:>6} {:<8} {:<28} {:<10} {:>5} {:>5} {:>5}  {}",
-            l.lane,
-            l.pid,
-            l.cycle,
-            l.state,
-            truncate(&l.last_action, 28),
-            l.task_id.unwrap_or_else(|| "-".into()),
-            l.follow_ups,
-            l.blocked_triaged,
-            l.proposed,
-            store::rfc3339(l.updated_at)
+            "{:<14} {:<24} {:<8} {:>5} {:<7} {:<34} {:<12} {:>3} {:>3} {:>3}  UPDATED",
+            "LANE", "SYSTEMD", "HEALTH", "CYCLE", "STATE", "LAST ACTION", "TASK", "FU", "TRI", "PRO"
         );
+        for v in &lanes {
+            let unit = v
+                .systemd
+                .as_ref()
+                .map(|u| format!("{}/{} {}", u.active, u.sub, u.enabled))
+                .unwrap_or_else(|| "-".into());
+            let s = v.status.clone().unwrap_or_default();
+            let task = match (&s.task_id, &s.task_kind) {
+                (Some(id), Some(kind)) => format!("{id} ({kind})"),
+                (Some(id), None) => id.clone(),
+                _ => "-".into(),
+            };
+            let updated = if v.status.is_some() {
+                format!("{} ({} ago)", rfc3339(s.updated_at), human_age(now() - s.updated_at))
+            } else {
+                "-".into()
+            };
+            println!(
+                "{:<14} {:<24} {:<8} {:>5} {:<7} {:<34} {:<12} {:>3} {:>3} {:>3}  {}",
+                v.lane,
+                truncate(&unit, 24),
+                v.health,
+                s.cycle,
+                truncate(&s.state, 7),
+                truncate(&s.last_action, 34),
+                truncate(&task, 12),
+                s.follow_ups,
+                s.blocked_triaged,
+                s.proposed,
+                updated
+            );
+        }
+    }
+    if !others.is_empty() {
+        println!();
+        println!("{:<28} {:<10} {:<10} ENABLED", "UNIT", "ACTIVE", "SUB");
+        for u in &others {
+            println!("{:<28} {:<10} {:<10} {}", u.unit, u.active, u.sub, u.enabled);
+        }
     }
     Ok(())
+}
+
+/// Exit 0 when every enabled lane is healthy, 1 when any is stale or dead (named on stdout).
+pub fn heartbeat_check(common: &Common, args: HeartbeatArgs) -> anyhow::Result<bool> {
+    let (lanes, _, _) = gather(common, args.stale_after);
+    let mut ok = true;
+    let mut checked = 0;
+    for v in &lanes {
+        match v.health.as_str() {
+            "healthy" => {
+                checked += 1;
+                println!("ok     {}", v.lane);
+            }
+            "stopped" => {}
+            other => {
+                checked += 1;
+                ok = false;
+                println!(
+                    "{:<6} {}: {}",
+                    other.to_uppercase(),
+                    v.lane,
+                    v.problem.clone().unwrap_or_default()
+                );
+            }
+        }
+    }
+    if checked == 0 {
+        println!("no enabled lanes");
+    }
+    Ok(ok)
+}
+
+fn human_age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        _ => format!("{}h", secs / 3600),
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -60,7 +60,7 @@ pub struct AddArgs {
 }
 
 pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
-    let board = LocalBoard::open(&common.state_dir())?;
+    let board = LocalBoard::open(&common.state_dir_for_writing()?)?;
     match cmd {
         TaskCommand::Add(args) => add(&board, args),
         TaskCommand::List { state, json } => {

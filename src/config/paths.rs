@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub const INSTALLED_CONFIG: &str = "/etc/operations-center/config.yaml";
 pub const INSTALLED_STATE: &str = "/var/lib/operations-center";
+pub const INSTALLED_RUNTIME: &str = "/run/operations-center";
 
 /// The config file to read and whether it was named explicitly (a missing explicit file
 /// is an error; a missing installed default means built-in defaults).
@@ -25,6 +26,18 @@ pub fn state_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| non_empty_env("OPERATIONS_CENTER_STATE_DIR").map(PathBuf::from))
         .or_else(|| first_of_list("STATE_DIRECTORY").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(INSTALLED_STATE))
+}
+
+/// Where lanes publish their status files: `$RUNTIME_DIRECTORY` under systemd,
+/// `/run/operations-center` for the installed state dir, else `<state dir>/run`.
+pub fn runtime_dir(state_dir: &std::path::Path) -> PathBuf {
+    if let Some(dir) = first_of_list("RUNTIME_DIRECTORY") {
+        return PathBuf::from(dir);
+    }
+    if state_dir == std::path::Path::new(INSTALLED_STATE) {
+        return PathBuf::from(INSTALLED_RUNTIME);
+    }
+    state_dir.join("run")
 }
 
 fn non_empty_env(name: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Plumbing every unit shares: sd_notify, logging to journald or stderr, signals,
 //! process identity, and subprocesses that run in their own process group with a timeout.
 
+pub mod account;
 pub mod logging;
 pub mod notify;
 pub mod procs;

@@ -15,7 +15,7 @@ use crate::board::{Board, ClaimRequest, State};
 use crate::config::Config;
 use crate::daemon::notify::Notifier;
 use crate::daemon::shutdown::Shutdown;
-use crate::store::lane_status::{self, LaneStatus};
+use crate::status::file::{self as status_file, LaneStatus};
 use crate::store::runs::NewRun;
 use crate::workspace::Workspace;
 
@@ -35,10 +35,17 @@ pub struct Lane {
     pub state_dir: PathBuf,
     pub board: LocalBoard,
     pub shutdown: Shutdown,
+    runtime_dir: PathBuf,
     notifier: RefCell<Notifier>,
     status: RefCell<LaneStatus>,
+    /// When the status file was last written (refreshed during long runs).
+    status_written: std::cell::Cell<std::time::Instant>,
     cycle: u64,
 }
+
+/// How often the status file is refreshed while a long step runs, so `heartbeat-check`
+/// (stale after 5 minutes) sees a busy lane as alive.
+const STATUS_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What one cycle did.
 #[derive(Debug)]
@@ -59,12 +66,13 @@ impl Lane {
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
         let board = LocalBoard::open(&state_dir)?;
+        let runtime_dir = crate::config::paths::runtime_dir(&state_dir);
         let name = lane_name(role, slot);
         let status = LaneStatus {
             lane: name,
             role: role.to_string(),
             slot: slot.to_string(),
-            pid: std::process::id() as i64,
+            pid: std::process::id(),
             state: "starting".into(),
             last_action: "start".into(),
             started_at: crate::store::now(),
@@ -77,8 +85,10 @@ impl Lane {
             state_dir,
             board,
             shutdown,
+            runtime_dir,
             notifier: RefCell::new(Notifier::from_env()),
             status: RefCell::new(status),
+            status_written: std::cell::Cell::new(std::time::Instant::now()),
             cycle: 0,
         })
     }
@@ -96,8 +106,21 @@ impl Lane {
         vec![self.role.as_str()]
     }
 
+    /// Called from every wait: pings the watchdog and keeps the status file fresh.
     pub fn keepalive(&self) {
         self.notifier.borrow_mut().keepalive();
+        if self.status_written.get().elapsed() >= STATUS_REFRESH {
+            self.publish_status();
+        }
+    }
+
+    fn publish_status(&self) {
+        let mut s = self.status.borrow_mut();
+        s.updated_at = crate::store::now();
+        if let Err(e) = status_file::write(&self.runtime_dir, &s) {
+            tracing::warn!(event = "lane_status_write_failed", error = %e, "cannot write lane status: {e}");
+        }
+        self.status_written.set(std::time::Instant::now());
     }
 
     fn set_status(&self, state: &str, action: &str, task: Option<(&str, &str)>) {
@@ -107,9 +130,8 @@ impl Lane {
         s.last_action = action.to_string();
         s.task_id = task.map(|t| t.0.to_string());
         s.task_kind = task.map(|t| t.1.to_string());
-        if let Err(e) = lane_status::write(self.board.conn(), &s) {
-            tracing::warn!(event = "lane_status_write_failed", error = %e, "cannot record lane status: {e}");
-        }
+        drop(s);
+        self.publish_status();
         let line = match task {
             Some((id, _)) => format!("cycle {} · {state} · {action} {id}", self.cycle),
             None => format!("cycle {} · {state} · last: {action}", self.cycle),

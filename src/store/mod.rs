@@ -2,7 +2,6 @@
 //! in WAL mode with a busy timeout, and every multi-step change is one transaction.
 
 pub mod executions;
-pub mod lane_status;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -72,22 +71,6 @@ CREATE TABLE backend_pauses (
     backend TEXT PRIMARY KEY,
     until   INTEGER NOT NULL,
     reason  TEXT NOT NULL
-);
-CREATE TABLE lane_status (
-    lane            TEXT PRIMARY KEY,
-    role            TEXT NOT NULL,
-    slot            TEXT NOT NULL,
-    pid             INTEGER NOT NULL,
-    cycle           INTEGER NOT NULL,
-    state           TEXT NOT NULL,
-    last_action     TEXT NOT NULL,
-    task_id         TEXT,
-    task_kind       TEXT,
-    follow_ups      INTEGER NOT NULL DEFAULT 0,
-    blocked_triaged INTEGER NOT NULL DEFAULT 0,
-    proposed        INTEGER NOT NULL DEFAULT 0,
-    started_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
 );
 "#];
 

@@ -261,11 +261,23 @@ impl World {
         let seed = self.path().join(format!("{name}-seed"));
         self.git(
             self.path(),
-            &["init", "--quiet", "--bare", "-b", "main", &bare.to_string_lossy()],
+            &[
+                "init",
+                "--quiet",
+                "--bare",
+                "-b",
+                "main",
+                &bare.to_string_lossy(),
+            ],
         );
         self.git(
             self.path(),
-            &["clone", "--quiet", &bare.to_string_lossy(), &seed.to_string_lossy()],
+            &[
+                "clone",
+                "--quiet",
+                &bare.to_string_lossy(),
+                &seed.to_string_lossy(),
+            ],
         );
         std::fs::write(seed.join("README.md"), format!("# {name}\n")).unwrap();
         self.git(&seed, &["checkout", "--quiet", "-b", "main"]);
@@ -319,10 +331,13 @@ impl World {
 
     /// Branch names (without `refs/heads/`) in a bare repo.
     pub fn remote_branches(&self, bare: &Path) -> Vec<String> {
-        self.git(self.path(), &["ls-remote", "--heads", &bare.to_string_lossy()])
-            .lines()
-            .filter_map(|l| l.split_once("refs/heads/").map(|(_, b)| b.to_string()))
-            .collect()
+        self.git(
+            self.path(),
+            &["ls-remote", "--heads", &bare.to_string_lossy()],
+        )
+        .lines()
+        .filter_map(|l| l.split_once("refs/heads/").map(|(_, b)| b.to_string()))
+        .collect()
     }
 
     /// Branches under `oc/` in a bare repo.

@@ -1,0 +1,165 @@
+//! The janitor (daily timer): retention for run reports and finished workspaces, and
+//! pruning of stale local task branches. It never touches anything a live unit uses: a
+//! workspace owned by a live run, a lane's status file, a checked-out branch, or a branch
+//! whose task is still open (the original deleted live watchers' pid files, §12 #36).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::board::local::LocalBoard;
+use crate::board::{Board, State, parse_local_id};
+use crate::config::Config;
+use crate::daemon::procs::hostname;
+use crate::daemon::shutdown::Shutdown;
+use crate::store::runs;
+use crate::workspace::{self, REPORTS_DIR};
+use crate::workspace::git::Git;
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct JanitorReport {
+    pub reports_removed: usize,
+    pub workspaces_removed: usize,
+    pub branches_pruned: Vec<String>,
+    pub runs_forgotten: usize,
+}
+
+pub fn run(config: &Config, state_dir: &Path, shutdown: &Shutdown) -> anyhow::Result<JanitorReport> {
+    let retention = Duration::from_secs(u64::from(config.limits.retention_days) * 86400);
+    let board = LocalBoard::open(state_dir)?;
+    let mut report = JanitorReport {
+        reports_removed: remove_old_reports(state_dir, retention),
+        ..Default::default()
+    };
+    report.workspaces_removed = remove_unowned_workspaces(&board, state_dir)?;
+    report.runs_forgotten = board.conn().execute(
+        "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+        [crate::store::now() - retention.as_secs() as i64],
+    )?;
+    for (key, repo) in &config.repos {
+        if let Some(path) = &repo.local_path {
+            match prune_task_branches(&board, path, retention, shutdown, state_dir) {
+                Ok(pruned) => report
+                    .branches_pruned
+                    .extend(pruned.into_iter().map(|b| format!("{key}:{b}"))),
+                Err(e) => tracing::warn!(
+                    event = "janitor_branch_prune_failed",
+                    repo = %key,
+                    error = %e,
+                    "cannot prune task branches in {}: {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+    tracing::info!(
+        event = "janitor_run",
+        retention_days = config.limits.retention_days,
+        reports_removed = report.reports_removed,
+        workspaces_removed = report.workspaces_removed,
+        branches_pruned = report.branches_pruned.len(),
+        runs_forgotten = report.runs_forgotten,
+        "janitor: removed {} report(s), {} workspace(s), pruned {} branch(es)",
+        report.reports_removed,
+        report.workspaces_removed,
+        report.branches_pruned.len()
+    );
+    Ok(report)
+}
+
+fn older_than(path: &Path, age: Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|elapsed| elapsed > age)
+}
+
+fn remove_old_reports(state_dir: &Path, retention: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(state_dir.join(REPORTS_DIR)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() && older_than(&path, retention) && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Workspaces no live run owns. Listed before the runs are read, so a workspace created
+/// meanwhile (its run is registered first) is never mistaken for an orphan.
+fn remove_unowned_workspaces(board: &LocalBoard, state_dir: &Path) -> anyhow::Result<usize> {
+    let present = workspace::list(state_dir);
+    let host = hostname();
+    let owned: Vec<PathBuf> = runs::active(board.conn())?
+        .into_iter()
+        .filter(|r| r.host != host || r.is_alive())
+        .filter_map(|r| r.workspace)
+        .collect();
+    let mut removed = 0;
+    for path in present.into_iter().filter(|p| !owned.contains(p)) {
+        if workspace::remove(&path).is_ok() {
+            tracing::info!(event = "janitor_workspace_removed", path = %path.display(), "removed workspace {}", path.display());
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Local `oc/<task>-…` branches in a repo's `local_path` whose task is finished (Done,
+/// Cancelled) or gone, whose last commit is older than the retention, and which are not
+/// checked out.
+fn prune_task_branches(
+    board: &LocalBoard,
+    repo: &Path,
+    retention: Duration,
+    shutdown: &Shutdown,
+    state_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let git = Git::new(shutdown, Duration::from_secs(60), state_dir.join("janitor-git"), || {});
+    let listing = git.run(
+        repo,
+        &["for-each-ref", "--format=%(refname:short) %(committerdate:unix) %(HEAD)", "refs/heads/oc/"],
+    )?;
+    let cutoff = crate::store::now() - retention.as_secs() as i64;
+    let mut pruned = Vec::new();
+    for line in listing.lines() {
+        let mut cols = line.split_whitespace();
+        let (Some(branch), Some(date)) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        let checked_out = cols.next() == Some("*");
+        let old = date.parse::<i64>().is_ok_and(|d| d < cutoff);
+        if checked_out || !old || !task_finished(board, branch) {
+            continue;
+        }
+        git.run(repo, &["branch", "-D", "--quiet", branch])?;
+        tracing::info!(event = "janitor_branch_pruned", repo = %repo.display(), branch, "pruned stale task branch {branch}");
+        pruned.push(branch.to_string());
+    }
+    let _ = std::fs::remove_dir_all(state_dir.join("janitor-git"));
+    Ok(pruned)
+}
+
+/// `oc/t-17-fix-it` → task T-17: finished when Done/Cancelled, or when no such task exists.
+fn task_finished(board: &LocalBoard, branch: &str) -> bool {
+    let Some(rest) = branch.strip_prefix("oc/") else {
+        return false;
+    };
+    let id: String = rest
+        .trim_start_matches(['t', 'T'])
+        .trim_start_matches('-')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let Some(n) = parse_local_id(&id) else {
+        return false;
+    };
+    match board.get(&crate::board::format_local_id(n)) {
+        Ok(task) => matches!(task.state, State::Done | State::Cancelled),
+        Err(crate::board::BoardError::NotFound(_)) => true,
+        Err(_) => false,
+    }
+}

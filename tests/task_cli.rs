@@ -1,0 +1,142 @@
+//! `oc task add|list|show|move|comment` on the embedded board.
+
+mod support;
+
+use support::{World, comments};
+
+fn ids(tasks: &[serde_json::Value]) -> Vec<String> {
+    tasks
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn add_list_show_move_comment_round_trip() {
+    let w = World::new();
+    w.write_config();
+    let body = "## Goal\nAdd a CHANGES.md file.\n\n## Constraints\nKeep it short.";
+    let first = w.add_task(
+        "Add a changelog",
+        &[
+            "--repo",
+            "demo",
+            "--body",
+            body,
+            "--priority",
+            "high",
+            "--label",
+            "source: autonomy",
+        ],
+    );
+    assert_eq!(first, "T-1");
+    let body_file = w.path().join("body.md");
+    std::fs::write(&body_file, "## Goal\nSecond.\n").unwrap();
+    let second = w.add_task(
+        "Later work",
+        &[
+            "--repo",
+            "demo",
+            "--body-file",
+            &body_file.to_string_lossy(),
+            "--state",
+            "Backlog",
+        ],
+    );
+    assert_eq!(second, "T-2");
+
+    let task = w.task_json(&first);
+    assert_eq!(task["id"], "T-1");
+    assert_eq!(task["title"], "Add a changelog");
+    assert_eq!(task["state"], "Ready for AI");
+    assert_eq!(task["priority"], "high");
+    assert_eq!(task["description"], body);
+    let labels: Vec<&str> = task["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    for wanted in ["task-kind: goal", "repo: demo", "source: autonomy"] {
+        assert!(labels.contains(&wanted), "{wanted:?} not in {labels:?}");
+    }
+    assert!(comments(&task).is_empty());
+    assert!(task["executions"].as_array().unwrap().is_empty());
+    assert_eq!(w.task_json(&second)["description"], "## Goal\nSecond.\n");
+
+    // list: everything, and by state (board name or shell spelling).
+    assert_eq!(ids(&w.task_list(None)), vec!["T-1", "T-2"]);
+    assert_eq!(ids(&w.task_list(Some("Ready for AI"))), vec!["T-1"]);
+    assert_eq!(ids(&w.task_list(Some("backlog"))), vec!["T-2"]);
+    let table = w.oc_ok(&["task", "list"]);
+    assert!(
+        table.contains("Add a changelog") && table.contains("Later work"),
+        "{table}"
+    );
+
+    // move, by board name and by dashed spelling.
+    w.oc_ok(&["task", "move", &second, "ready-for-ai"]);
+    assert_eq!(w.task_state(&second), "Ready for AI");
+    w.oc_ok(&["task", "move", &first, "Blocked"]);
+    assert_eq!(w.task_state(&first), "Blocked");
+    assert_eq!(ids(&w.task_list(Some("blocked"))), vec!["T-1"]);
+    assert_eq!(ids(&w.task_list(Some("ready for ai"))), vec!["T-2"]);
+
+    // comment
+    w.oc_ok(&[
+        "task",
+        "comment",
+        &first,
+        "Looked at this; needs a decision.",
+    ]);
+    let task = w.task_json(&first);
+    let all = comments(&task);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].1, "Looked at this; needs a decision.");
+    assert!(!all[0].0.is_empty(), "comment has no author");
+
+    // The human view names the same facts.
+    let shown = w.oc_ok(&["task", "show", &first]);
+    assert!(shown.contains("Add a changelog"), "{shown}");
+    assert!(shown.contains("Blocked"), "{shown}");
+    assert!(
+        shown.contains("Looked at this; needs a decision."),
+        "{shown}"
+    );
+}
+
+fn assert_user_error(w: &World, args: &[&str], mentions: &str) {
+    let out = w.oc(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "oc {args:?}: {}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(mentions),
+        "oc {args:?}: stderr does not mention {mentions:?}:\n{stderr}"
+    );
+}
+
+#[test]
+fn unknown_task_and_unknown_state_exit_2() {
+    let w = World::new();
+    w.write_config();
+    let id = w.add_goal("Exists");
+    assert_user_error(&w, &["task", "show", "T-99"], "T-99");
+    assert_user_error(&w, &["task", "show", "T-99", "--json"], "T-99");
+    assert_user_error(&w, &["task", "move", "T-99", "done"], "T-99");
+    assert_user_error(&w, &["task", "comment", "T-99", "hello"], "T-99");
+    assert_user_error(&w, &["task", "move", &id, "Almost Done"], "Almost Done");
+    assert_user_error(&w, &["task", "list", "--state", "sideways"], "sideways");
+    assert_user_error(
+        &w,
+        &["task", "add", "--title", "x", "--state", "sideways"],
+        "sideways",
+    );
+    // Nothing changed.
+    assert_eq!(w.task_state(&id), "Ready for AI");
+    assert_eq!(w.task_list(None).len(), 1);
+}
