@@ -15,7 +15,10 @@ const CLAIMS: usize = 200;
 
 fn main() {
     println!("claim-next on the embedded board ({CLAIMS} claims per size, release build)");
-    println!("{:>8}  {:>10}  {:>10}  {:>10}  {:>12}", "tasks", "median", "p95", "max", "fill time");
+    println!(
+        "{:>8}  {:>10}  {:>10}  {:>10}  {:>12}",
+        "tasks", "median", "p95", "max", "fill time"
+    );
     for size in SIZES {
         let dir = tempfile::tempdir().expect("temp dir");
         let board = LocalBoard::open(dir.path()).expect("board");
@@ -55,16 +58,28 @@ fn main() {
 /// Ready goal tasks with a spread of priorities and urgency prefixes, plus some tasks of
 /// other kinds and states that the claim must pass over.
 fn fill_board(board: &LocalBoard, size: usize) {
-    let priorities = [None, Some("low"), Some("medium"), Some("high"), Some("urgent")];
+    let priorities = [
+        None,
+        Some("low"),
+        Some("medium"),
+        Some("high"),
+        Some("urgent"),
+    ];
     let prefixes = ["", "[Regression] ", "[Systemic] ", "[Workspace] "];
     board.conn().execute_batch("BEGIN").expect("begin");
     for i in 0..size {
         let kind = if i % 10 == 9 { "test" } else { "goal" };
-        let state = if i % 7 == 6 { State::Backlog } else { State::ReadyForAi };
+        let state = if i % 7 == 6 {
+            State::Backlog
+        } else {
+            State::ReadyForAi
+        };
         board
             .add(NewTask {
                 title: format!("{}Task number {i}", prefixes[i % prefixes.len()]),
-                description: format!("## Execution\nrepo: demo\n\n## Goal\nDo item {i} of the benchmark."),
+                description: format!(
+                    "## Execution\nrepo: demo\n\n## Goal\nDo item {i} of the benchmark."
+                ),
                 state: Some(state),
                 labels: vec![format!("task-kind: {kind}"), "repo: demo".into()],
                 priority: priorities[i % priorities.len()].map(str::to_string),

@@ -68,7 +68,7 @@ impl FakeKodo {
         // file busy (ETXTBSY) for a moment; retry until it is free.
         let mut started = None;
         let ok = support::wait_until(Duration::from_secs(10), || {
-            match Command::new(&path).arg("600").spawn() {
+            match Command::new(&path).arg("300").spawn() {
                 Ok(child) => {
                     started = Some(child);
                     true

@@ -8,7 +8,8 @@ pub mod urgency;
 use serde::Serialize;
 
 /// Workflow states, named as on the original's Plane board (matched case-insensitively).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Serialised by board name (`"Ready for AI"`), as people and Plane spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     Backlog,
     ReadyForAi,
@@ -76,6 +77,12 @@ fn normalise_state(text: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl std::fmt::Display for State {

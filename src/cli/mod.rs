@@ -173,7 +173,9 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
     ];
     for (command, name, section) in pages {
         let mut out = Vec::new();
-        clap_mangen::Man::new(command).section(section).render(&mut out)?;
+        clap_mangen::Man::new(command)
+            .section(section)
+            .render(&mut out)?;
         std::fs::write(dir.join(format!("{name}.{section}")), out)?;
     }
     Ok(())
@@ -185,18 +187,26 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(config_error) = e.downcast_ref::<ConfigError>() {
-                eprintln!("error: {config_error}");
-                tracing::error!(event = "config_invalid", "{config_error}");
+                report_error(&format!("{config_error}"), "config_invalid");
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
             if let Some(exit) = e.downcast_ref::<UserError>() {
                 eprintln!("error: {}", exit.0);
                 return ExitCode::from(2);
             }
-            eprintln!("error: {e:#}");
-            tracing::error!(event = "fatal", "{e:#}");
+            report_error(&format!("{e:#}"), "fatal");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One message per error: to the journal as an event when stderr is the journal (so
+/// `EVENT=config_invalid` finds it), else one plain line on stderr.
+fn report_error(message: &str, event: &'static str) {
+    if logging::stderr_is_journal() {
+        tracing::error!(event, "{message}");
+    } else {
+        eprintln!("error: {message}");
     }
 }
 

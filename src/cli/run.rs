@@ -49,7 +49,13 @@ fn check_role(role: &str) -> anyhow::Result<()> {
 fn lane(common: &Common, role: &str, slot: &str) -> anyhow::Result<Lane> {
     check_role(role)?;
     let config = common.load_config()?;
-    Lane::new(role, slot, config, common.state_dir_for_writing()?, Shutdown::install()?)
+    Lane::new(
+        role,
+        slot,
+        config,
+        common.state_dir_for_writing()?,
+        Shutdown::install()?,
+    )
 }
 
 pub fn watch(

@@ -53,7 +53,9 @@ fn enabled_lane_instances() -> Vec<String> {
     crate::status::systemd::units()
         .unwrap_or_default()
         .into_iter()
-        .filter(|u| crate::status::systemd::lane_of_unit(&u.unit).is_some() && u.enabled == "enabled")
+        .filter(|u| {
+            crate::status::systemd::lane_of_unit(&u.unit).is_some() && u.enabled == "enabled"
+        })
         .map(|u| u.unit)
         .collect()
 }
@@ -65,7 +67,10 @@ mod tests {
     #[test]
     fn maps_the_seed_commands() {
         assert_eq!(systemctl_args("stop", None, None), ["stop", "oc.target"]);
-        assert_eq!(systemctl_args("stop", Some("goal"), None), ["stop", "oc-goal@*.service"]);
+        assert_eq!(
+            systemctl_args("stop", Some("goal"), None),
+            ["stop", "oc-goal@*.service"]
+        );
         assert_eq!(
             systemctl_args("start", Some("goal"), Some("slot2")),
             ["start", "oc-goal@slot2.service"]

@@ -98,7 +98,10 @@ fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str
             return ("stopped", None);
         }
         if unit.active != "active" {
-            return ("dead", Some(format!("{} is {} ({})", unit.unit, unit.active, unit.sub)));
+            return (
+                "dead",
+                Some(format!("{} is {} ({})", unit.unit, unit.active, unit.sub)),
+            );
         }
     } else if have_systemd {
         // A status file without a loaded unit: a lane run by hand, or a leftover.
@@ -110,11 +113,17 @@ fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str
             return ("stopped", None);
         }
         if !pid_alive(s) {
-            return ("dead", Some(format!("{} (pid {}) is not running", view.lane, s.pid)));
+            return (
+                "dead",
+                Some(format!("{} (pid {}) is not running", view.lane, s.pid)),
+            );
         }
     }
     match age {
-        None => ("stale", Some(format!("{} has published no status", view.lane))),
+        None => (
+            "stale",
+            Some(format!("{} has published no status", view.lane)),
+        ),
         Some(age) if age > stale_after => (
             "stale",
             Some(format!("{} last updated {} ago", view.lane, human_age(age))),
@@ -142,7 +151,16 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "{:<14} {:<24} {:<8} {:>5} {:<7} {:<34} {:<12} {:>3} {:>3} {:>3}  UPDATED",
-            "LANE", "SYSTEMD", "HEALTH", "CYCLE", "STATE", "LAST ACTION", "TASK", "FU", "TRI", "PRO"
+            "LANE",
+            "SYSTEMD",
+            "HEALTH",
+            "CYCLE",
+            "STATE",
+            "LAST ACTION",
+            "TASK",
+            "FU",
+            "TRI",
+            "PRO"
         );
         for v in &lanes {
             let unit = v
@@ -157,7 +175,11 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
                 _ => "-".into(),
             };
             let updated = if v.status.is_some() {
-                format!("{} ({} ago)", rfc3339(s.updated_at), human_age(now() - s.updated_at))
+                format!(
+                    "{} ({} ago)",
+                    rfc3339(s.updated_at),
+                    human_age(now() - s.updated_at)
+                )
             } else {
                 "-".into()
             };
@@ -181,7 +203,10 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
         println!();
         println!("{:<28} {:<10} {:<10} ENABLED", "UNIT", "ACTIVE", "SUB");
         for u in &others {
-            println!("{:<28} {:<10} {:<10} {}", u.unit, u.active, u.sub, u.enabled);
+            println!(
+                "{:<28} {:<10} {:<10} {}",
+                u.unit, u.active, u.sub, u.enabled
+            );
         }
     }
     Ok(())

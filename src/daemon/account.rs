@@ -12,8 +12,7 @@ pub const SERVICE_USER: &str = "oc";
 /// As root, with the installed state directory and an existing `oc` account: create the
 /// directory owned by `oc` if needed and become `oc`. Otherwise do nothing.
 pub fn become_service_user_for(state_dir: &Path) -> anyhow::Result<()> {
-    if !Uid::effective().is_root()
-        || state_dir != Path::new(crate::config::paths::INSTALLED_STATE)
+    if !Uid::effective().is_root() || state_dir != Path::new(crate::config::paths::INSTALLED_STATE)
     {
         return Ok(());
     }

@@ -42,7 +42,11 @@ pub fn init(format: LogFormat) {
     {
         let _ = tracing_subscriber::registry()
             .with(filter)
-            .with(journal.with_syslog_identifier(syslog_identifier()))
+            .with(
+                journal
+                    .with_field_prefix(None)
+                    .with_syslog_identifier(syslog_identifier()),
+            )
             .try_init();
         return;
     }
@@ -52,6 +56,7 @@ pub fn init(format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
             )
             .try_init(),

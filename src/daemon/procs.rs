@@ -49,6 +49,19 @@ pub fn group_members(pgid: i32) -> usize {
         .count()
 }
 
+/// Live processes whose working directory is `dir` or below it (an agent and whatever it
+/// started inside a run's workspace).
+pub fn processes_in(dir: &Path) -> Vec<i32> {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    all.filter_map(Result::ok)
+        .filter(|p| p.cwd().is_ok_and(|cwd| cwd.starts_with(dir)))
+        .filter(|p| p.stat().is_ok_and(|s| s.state != 'Z' && s.state != 'X'))
+        .map(|p| p.pid)
+        .collect()
+}
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

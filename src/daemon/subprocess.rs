@@ -110,6 +110,25 @@ pub fn run(
         cmd.env_remove(name);
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    // systemd's variables are meant for the lane, not for the tools it runs.
+    for name in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ] {
+        cmd.env_remove(name);
+    }
+    // If the lane dies (kill -9, OOM), the child dies with it instead of working on for
+    // nobody; recovery then cleans up whatever the child itself started.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         std::io::Error::new(

@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::daemon::procs::hostname;
 use crate::daemon::shutdown::Shutdown;
 use crate::store::runs;
-use crate::workspace::{self, REPORTS_DIR};
 use crate::workspace::git::Git;
+use crate::workspace::{self, REPORTS_DIR};
 
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct JanitorReport {
@@ -23,7 +23,11 @@ pub struct JanitorReport {
     pub runs_forgotten: usize,
 }
 
-pub fn run(config: &Config, state_dir: &Path, shutdown: &Shutdown) -> anyhow::Result<JanitorReport> {
+pub fn run(
+    config: &Config,
+    state_dir: &Path,
+    shutdown: &Shutdown,
+) -> anyhow::Result<JanitorReport> {
     let retention = Duration::from_secs(u64::from(config.limits.retention_days) * 86400);
     let board = LocalBoard::open(state_dir)?;
     let mut report = JanitorReport {
@@ -118,10 +122,19 @@ fn prune_task_branches(
     shutdown: &Shutdown,
     state_dir: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    let git = Git::new(shutdown, Duration::from_secs(60), state_dir.join("janitor-git"), || {});
+    let git = Git::new(
+        shutdown,
+        Duration::from_secs(60),
+        state_dir.join("janitor-git"),
+        || {},
+    );
     let listing = git.run(
         repo,
-        &["for-each-ref", "--format=%(refname:short) %(committerdate:unix) %(HEAD)", "refs/heads/oc/"],
+        &[
+            "for-each-ref",
+            "--format=%(refname:short) %(committerdate:unix) %(HEAD)",
+            "refs/heads/oc/",
+        ],
     )?;
     let cutoff = crate::store::now() - retention.as_secs() as i64;
     let mut pruned = Vec::new();

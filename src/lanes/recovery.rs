@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Lane, role_tag};
 use crate::board::{Board, State};
-use crate::daemon::procs::{group_members, hostname};
+use crate::daemon::procs::{group_members, hostname, processes_in};
 use crate::daemon::subprocess::kill_group;
 use crate::store::{now, runs};
 use crate::workspace;
@@ -27,6 +27,18 @@ pub fn recover_dead_runs(lane: &Lane) -> anyhow::Result<()> {
             kill_group(agent.pid, Duration::from_secs(5), &mut || lane.keepalive());
         }
         if let Some(ws) = &run.workspace {
+            // The agent's group may not have been recorded yet (the lane died right after
+            // starting it); whatever still works inside the workspace belongs to this run.
+            let own_group = nix::unistd::getpgrp();
+            for pid in processes_in(ws) {
+                if let Ok(pgid) = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
+                    && pgid != own_group
+                {
+                    kill_group(pgid.as_raw(), Duration::from_secs(5), &mut || {
+                        lane.keepalive()
+                    });
+                }
+            }
             remove_workspace(ws);
         }
         let role = run.lane.split('@').next().unwrap_or("goal");

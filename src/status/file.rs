@@ -42,10 +42,17 @@ pub fn path_for(runtime_dir: &Path, lane: &str) -> PathBuf {
 pub fn write(runtime_dir: &Path, status: &LaneStatus) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = runtime_dir.join(LANES_DIR);
-    std::fs::create_dir_all(&dir)?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir)?;
+        // Readable by everyone whatever the service's UMask: `oc status` needs no root.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    }
     let path = path_for(runtime_dir, &status.lane);
     let tmp = dir.join(format!(".{}.json.tmp", status.lane));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(status).expect("status serialises"))?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(status).expect("status serialises"),
+    )?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
     std::fs::rename(tmp, path)
 }

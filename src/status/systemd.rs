@@ -17,7 +17,15 @@ pub struct UnitState {
 /// Every loaded `oc*` unit (services, sockets, timers, target), or None without systemd.
 pub fn units() -> Option<Vec<UnitState>> {
     let out = Command::new("systemctl")
-        .args(["list-units", "--all", "--plain", "--no-legend", "--no-pager", "oc.target", "oc-*"])
+        .args([
+            "list-units",
+            "--all",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+            "oc.target",
+            "oc-*",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -69,7 +77,10 @@ mod tests {
 
     #[test]
     fn lane_units_map_to_lanes() {
-        assert_eq!(lane_of_unit("oc-goal@slot1.service").as_deref(), Some("goal@slot1"));
+        assert_eq!(
+            lane_of_unit("oc-goal@slot1.service").as_deref(),
+            Some("goal@slot1")
+        );
         assert_eq!(lane_of_unit("oc-janitor.service"), None);
         assert_eq!(lane_of_unit("oc-goal@.service"), None);
     }

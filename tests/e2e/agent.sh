@@ -1,0 +1,12 @@
+#!/bin/sh
+# Scripted agent for the end-to-end tests: records who ran which task, optionally stalls
+# once (goal text containing SLOW) so a test can freeze or kill the lane mid-run.
+set -eu
+slot=$(grep -o 'oc-goal@[^/]*\.service' /proc/self/cgroup | head -n1)
+echo "$OC_TASK_ID $slot" >> /srv/git/executed.log
+if grep -q SLOW "$OC_GOAL_FILE" && [ ! -e "/srv/git/slow-$OC_TASK_ID.pid" ]; then
+    echo $$ > "/srv/git/slow-$OC_TASK_ID.pid"
+    sleep 300
+fi
+echo "note for $OC_TASK_ID" > "note-$OC_TASK_ID.txt"
+sleep 1
