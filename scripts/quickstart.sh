@@ -2,15 +2,20 @@
 # Quickstart on the embedded board: no Plane, no GitHub, no root.
 # Builds the binaries, creates a demo git repository, adds a goal task and lets the goal
 # lane execute it with a scripted `command` agent. Everything lands in ./quickstart/
-# (or $OC_QUICKSTART_DIR); run it again to start over.
+# (or $OC_QUICKSTART_DIR); run it again to start over. $OC_BIN_DIR may name a directory
+# with already built binaries (the test suite uses that) instead of building here.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${OC_QUICKSTART_DIR:-$PWD/quickstart}
 
-echo "==> building operations-center"
-cargo build --release --quiet --manifest-path "$repo_root/Cargo.toml" --bins
-oc="$repo_root/target/release/oc"
+if [[ -n ${OC_BIN_DIR:-} ]]; then
+    oc="$OC_BIN_DIR/oc"
+else
+    echo "==> building operations-center"
+    cargo build --release --quiet --manifest-path "$repo_root/Cargo.toml" --bins
+    oc="$repo_root/target/release/oc"
+fi
 
 echo "==> preparing $dir"
 rm -rf "$dir"

@@ -203,14 +203,7 @@ impl Lane {
             return Ok(CycleResult::Stopping);
         }
 
-        let backend = self.config.agent_for(&self.role).backend;
-        if let Some(skip) = gates::before_claim(
-            &self.config,
-            self.board.conn(),
-            &self.state_dir,
-            backend.as_str(),
-        )? {
-            log_skip(&skip);
+        if let Some(skip) = self.gates(&self.role)? {
             self.set_status("idle", &skip.reason, None);
             return Ok(CycleResult::Skipped(skip));
         }
@@ -242,17 +235,7 @@ impl Lane {
                 task.id
             );
         }
-        let backend = self
-            .config
-            .agent_for(task.kind().unwrap_or(&self.role))
-            .backend;
-        if let Some(skip) = gates::before_claim(
-            &self.config,
-            self.board.conn(),
-            &self.state_dir,
-            backend.as_str(),
-        )? {
-            log_skip(&skip);
+        if let Some(skip) = self.gates(task.kind().unwrap_or(&self.role))? {
             return Ok(CycleResult::Skipped(skip));
         }
         let run = self.new_run();
@@ -260,6 +243,21 @@ impl Lane {
             Some(claim) => self.run_claimed(claim, run),
             None => anyhow::bail!("task {task_id} was claimed by someone else first"),
         }
+    }
+
+    /// The gates before a claim of a task of `kind`; a skip is logged here.
+    fn gates(&self, kind: &str) -> anyhow::Result<Option<gates::Skip>> {
+        let backend = self.config.agent_for(kind).backend;
+        let skip = gates::before_claim(
+            &self.config,
+            self.board.conn(),
+            &self.state_dir,
+            backend.as_str(),
+        )?;
+        if let Some(skip) = &skip {
+            log_skip(skip);
+        }
+        Ok(skip)
     }
 
     fn run_claimed(
