@@ -1,6 +1,8 @@
 //! The operator CLI `oc` and the lane binaries' shared entry point. One file per command.
 
+pub mod ci_webhook;
 mod config_cmd;
+pub mod ingest;
 mod run;
 mod service;
 mod status;

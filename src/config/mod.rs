@@ -45,6 +45,12 @@ pub struct Config {
     pub cost_per_execution_usd: f64,
     #[serde(default)]
     pub limits: Limits,
+    /// The GitHub CI webhook receiver (`oc-ci-webhook`).
+    #[serde(default)]
+    pub ci_webhook: CiWebhookConfig,
+    /// Production error ingest (`oc-ingest`): webhook and log tailing.
+    #[serde(default)]
+    pub error_ingest: ErrorIngestConfig,
     /// Where the file was read from (None for built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -303,6 +309,90 @@ impl Limits {
     }
 }
 
+/// Shared by the HTTP receivers; `host`/`port` are used only when started by hand (under
+/// systemd the listening socket comes from the `.socket` unit).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Larger request bodies get 413.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// A client must send its headers within this time.
+    #[serde(default = "defaults::header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// And its body within this time.
+    #[serde(default = "defaults::body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// Exit after this many minutes without a request (systemd starts the service again
+    /// on the next connection); 0 = never.
+    #[serde(default)]
+    pub idle_exit_minutes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiWebhookConfig {
+    /// Overridden by OPERATIONS_CENTER_WEBHOOK_HOST.
+    #[serde(default = "defaults::webhook_host")]
+    pub host: String,
+    /// Overridden by OPERATIONS_CENTER_WEBHOOK_PORT.
+    #[serde(default = "defaults::webhook_port")]
+    pub port: u16,
+    /// Without a secret the receiver refuses to start unless this is true.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Command run for each recorded CI event (OPERATIONS_CENTER_WEBHOOK_TRIGGER overrides).
+    #[serde(default)]
+    pub trigger_command: Option<Vec<String>>,
+    #[serde(default, flatten)]
+    pub http: HttpLimits,
+}
+
+impl Default for CiWebhookConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorIngestConfig {
+    #[serde(default = "defaults::ingest_host")]
+    pub webhook_host: String,
+    #[serde(default = "defaults::ingest_port")]
+    pub webhook_port: u16,
+    /// Repo key for ingested errors that name none.
+    #[serde(default)]
+    pub default_repo_key: String,
+    #[serde(default)]
+    pub log_sources: Vec<LogSource>,
+    #[serde(default, flatten)]
+    pub http: HttpLimits,
+}
+
+impl Default for ErrorIngestConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSource {
+    pub path: PathBuf,
+    pub repo_key: String,
+    #[serde(default = "defaults::log_pattern")]
+    pub pattern: String,
+    #[serde(default = "defaults::dedup_window")]
+    pub dedup_window_seconds: u64,
+}
+
 /// The agent settings that apply to one task kind.
 #[derive(Debug, Clone)]
 pub struct ResolvedAgent {
@@ -425,5 +515,32 @@ mod defaults {
     }
     pub fn warn_free_disk_mb() -> u64 {
         200
+    }
+    pub fn max_body_bytes() -> u64 {
+        1024 * 1024
+    }
+    pub fn header_timeout() -> u64 {
+        10
+    }
+    pub fn body_timeout() -> u64 {
+        30
+    }
+    pub fn webhook_host() -> String {
+        "127.0.0.1".into()
+    }
+    pub fn webhook_port() -> u16 {
+        8765
+    }
+    pub fn ingest_host() -> String {
+        "127.0.0.1".into()
+    }
+    pub fn ingest_port() -> u16 {
+        9000
+    }
+    pub fn log_pattern() -> String {
+        "(ERROR|CRITICAL)".into()
+    }
+    pub fn dedup_window() -> u64 {
+        3600
     }
 }

@@ -72,6 +72,39 @@ CREATE TABLE backend_pauses (
     until   INTEGER NOT NULL,
     reason  TEXT NOT NULL
 );
+"#, r#"
+-- Check runs and suites from GitHub webhooks; a redelivery (same delivery id) is one row.
+CREATE TABLE ci_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL UNIQUE,
+    event       TEXT NOT NULL,
+    action      TEXT,
+    repo        TEXT NOT NULL,
+    head_sha    TEXT NOT NULL,
+    pr_numbers  TEXT NOT NULL DEFAULT '[]',
+    check_name  TEXT,
+    status      TEXT,
+    conclusion  TEXT,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX ci_events_sha ON ci_events (repo, head_sha);
+-- Error-ingest dedup: key = hash of (repo key, first 200 characters of the text).
+CREATE TABLE ingest_dedup (
+    key        TEXT PRIMARY KEY,
+    repo_key   TEXT NOT NULL,
+    task_id    TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    count      INTEGER NOT NULL DEFAULT 1
+);
+-- Where the log tailer stopped in each file (inode and device detect rotation).
+CREATE TABLE log_offsets (
+    path       TEXT PRIMARY KEY,
+    device     INTEGER NOT NULL,
+    inode      INTEGER NOT NULL,
+    offset     INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 "#];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.

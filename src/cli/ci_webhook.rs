@@ -1,0 +1,1 @@
+//! `oc-ci-webhook` and `oc ci-events`.

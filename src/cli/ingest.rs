@@ -1,0 +1,1 @@
+//! `oc-ingest`, `oc-ingest-tail` and `oc ingest-dedup`.

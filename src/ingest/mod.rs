@@ -1,0 +1,1 @@
+//! Production error ingest: dedup, task creation, log tailing.

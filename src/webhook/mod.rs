@@ -1,0 +1,1 @@
+//! GitHub CI webhook: signature check, event recording, wake-ups.
