@@ -60,9 +60,15 @@ pub struct AddArgs {
 }
 
 pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
+    // The description file is read with the caller's rights, before a root caller becomes
+    // the service account (which may not be able to read it).
+    let description = match &cmd {
+        TaskCommand::Add(args) => Some(read_description(args)?),
+        _ => None,
+    };
     let board = LocalBoard::open(&common.state_dir_for_writing()?)?;
     match cmd {
-        TaskCommand::Add(args) => add(&board, args),
+        TaskCommand::Add(args) => add(&board, args, description.unwrap_or_default()),
         TaskCommand::List { state, json } => {
             let state = state.as_deref().map(parse_state).transpose()?;
             let tasks = board.list(state)?;
@@ -87,7 +93,17 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
     }
 }
 
-fn add(board: &LocalBoard, args: AddArgs) -> anyhow::Result<()> {
+fn read_description(args: &AddArgs) -> anyhow::Result<String> {
+    Ok(match (&args.body, &args.body_file) {
+        (Some(body), _) => body.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| UserError(format!("cannot read {}: {e}", path.display())))?,
+        (None, None) => String::new(),
+    })
+}
+
+fn add(board: &LocalBoard, args: AddArgs, description: String) -> anyhow::Result<()> {
     if !TASK_KINDS.contains(&args.kind.as_str()) {
         return Err(UserError(format!(
             "unknown kind `{}`; expected one of {TASK_KINDS:?}",
@@ -104,13 +120,6 @@ fn add(board: &LocalBoard, args: AddArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
-    };
-    let description = match (&args.body, &args.body_file) {
-        (Some(body), _) => body.clone(),
-        (None, Some(path)) if path.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())?,
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| UserError(format!("cannot read {}: {e}", path.display())))?,
-        (None, None) => String::new(),
     };
     let mut labels = vec![format!("task-kind: {}", args.kind)];
     if let Some(repo) = &args.repo {

@@ -95,6 +95,12 @@ check "journal carries EVENT fields (run_end)" bash -c "grep -q '\"EVENT\":\"run
 check "journal EVENT query works" bash -c "[ -n \"\$(X journalctl -u oc-goal@slot2 EVENT=watch_start -o cat --no-pager)\" ]"
 check "STATUS= shown by systemctl" bash -c "X systemctl show -p StatusText --value oc-goal@slot1 | grep -q '^cycle '"
 
+XS 'umask 077; printf "## Goal\nA note written from a root-only file.\n" > /root/goal.md'
+from_file=$(X oc task add --repo demo --title "From a root-only file" --body-file /root/goal.md)
+check "sudo oc task add --body-file reads a file only root can read" \
+  bash -c "X oc task show '$from_file' | grep -q 'root-only file'"
+check "that task is executed too" waitfor 60 state_is "$from_file" Review
+
 # ---------------------------------------------------------------------------------------
 section "oc status and heartbeat-check, without root"
 status=$(X runuser -u nobody -- oc status)
@@ -163,6 +169,14 @@ X systemctl start oc-janitor.service
 check "janitor run shows in the journal" bash -c "X journalctl -u oc-janitor.service -o json --no-pager | grep -q '\"EVENT\":\"janitor_run\"'"
 check "janitor left the live lane alone" X systemctl is-active --quiet oc-goal@slot1
 check "janitor left the lane's status file" X test -f /run/operations-center/lanes/goal@slot1.json
+
+# ---------------------------------------------------------------------------------------
+section "oc stop / oc start wrap systemctl"
+out=$(X oc stop --role goal --slot slot1)
+check "oc stop --role goal --slot slot1 says what it runs" grep -q 'systemctl stop oc-goal@slot1.service' <<<"$out"
+check "lane stopped" waitfor 20 XS 'test "$(systemctl is-active oc-goal@slot1)" = inactive'
+X oc start >/dev/null
+check "oc start brings back the suite and its enabled lanes" waitfor 20 XS 'systemctl is-active --quiet oc.target && systemctl is-active --quiet oc-goal@slot1'
 
 # ---------------------------------------------------------------------------------------
 section "upgrade restarts running units"
