@@ -12,7 +12,8 @@ use rusqlite::Connection;
 pub const DB_FILE: &str = "operations-center.db";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tasks (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     title       TEXT NOT NULL,
@@ -72,7 +73,8 @@ CREATE TABLE backend_pauses (
     until   INTEGER NOT NULL,
     reason  TEXT NOT NULL
 );
-"#, r#"
+"#,
+    r#"
 -- Check runs and suites from GitHub webhooks; a redelivery (same delivery id) is one row.
 CREATE TABLE ci_events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,7 +107,8 @@ CREATE TABLE log_offsets (
     offset     INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
-"#];
+"#,
+];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.
 pub fn open(state_dir: &Path) -> anyhow::Result<Connection> {
