@@ -91,6 +91,11 @@ enum Command {
     Stop(service::ServiceArgs),
     /// Retention: old reports, unowned workspaces, stale task branches (oc-janitor.timer)
     Janitor,
+    /// CI events recorded by oc-ci-webhook (check runs and suites), newest first
+    CiEvents(ci_webhook::CiEventsArgs),
+    /// Ingested production errors: `reset` forgets them (a new report creates a new task), `list` shows them
+    #[command(subcommand)]
+    IngestDedup(ingest::DedupCommand),
     /// Write the man pages of oc and the unit binaries into DIR (used by packaging)
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -115,6 +120,8 @@ pub fn oc_main() -> ExitCode {
         Command::Start(args) => service::run("start", args),
         Command::Stop(args) => service::run("stop", args),
         Command::Janitor => janitor(&cli.common),
+        Command::CiEvents(args) => ci_webhook::ci_events(&cli.common, args),
+        Command::IngestDedup(cmd) => ingest::dedup(&cli.common, cmd),
         Command::Man { dir } => write_man_pages(&dir),
     };
     finish(result)
@@ -184,7 +191,7 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Maps errors to exit codes: config errors are 78 (EX_CONFIG) so systemd does not restart.
-fn finish(result: anyhow::Result<()>) -> ExitCode {
+pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,371 @@
+//! The accept loop, one task per connection, and the per-request pipeline:
+//! route → body within limits → handler on the blocking pool → JSON response → log line.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::body::{self, BodyError};
+use super::{
+    IDLE_EXIT_ENV, Request, Response, Route, Routing, ServerOptions, background_work,
+    idle_exit_after, idle_expired, route,
+};
+use crate::config::HttpLimits;
+use crate::daemon::notify::Notifier;
+
+/// Connections served at once; more wait in the kernel's backlog (systemd's, when
+/// socket-activated) instead of costing memory here.
+const MAX_CONNECTIONS: usize = 256;
+/// Blocking threads for handlers: they serialise on SQLite anyway.
+const MAX_BLOCKING_THREADS: usize = 8;
+
+type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
+struct Shared {
+    name: &'static str,
+    routes: Vec<Route>,
+    limits: HttpLimits,
+    handler: Arc<Handler>,
+    started: Instant,
+    /// Milliseconds after `started` of the last request (for the idle exit).
+    last_request_ms: AtomicU64,
+    requests: AtomicU64,
+    rejected: AtomicU64,
+    connections: AtomicUsize,
+}
+
+impl Shared {
+    fn touch(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_request_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn since_last_request(&self) -> Duration {
+        let last = Duration::from_millis(self.last_request_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+}
+
+/// Blocks until SIGTERM/SIGINT or idle exit. The listener comes from systemd (LISTEN_FDS
+/// via listenfd) or binds `bind`. Sends READY=1 once listening, STATUS= lines with request
+/// counts, WATCHDOG=1 from the serving loop and STOPPING=1 on stop.
+pub fn serve(
+    options: ServerOptions,
+    handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    // Before any thread exists: listenfd removes LISTEN_FDS/LISTEN_PID from the environment.
+    let (listener, activated) = take_listener(options.bind)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(options, Arc::new(handler), listener, activated))
+}
+
+fn take_listener(bind: SocketAddr) -> anyhow::Result<(std::net::TcpListener, bool)> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let (listener, activated) = if fds.len() > 0 {
+        let listener = fds
+            .take_tcp_listener(0)
+            .context("the socket passed by systemd (LISTEN_FDS) is not a TCP listener")?
+            .context("systemd passed no socket in LISTEN_FDS")?;
+        (listener, true)
+    } else {
+        let listener = std::net::TcpListener::bind(bind).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {bind}: {e} (is another instance or the .socket unit \
+                 holding the port? change host/port in the config)"
+            )
+        })?;
+        (listener, false)
+    };
+    // tokio requires non-blocking sockets; systemd passes them blocking.
+    listener.set_nonblocking(true)?;
+    Ok((listener, activated))
+}
+
+async fn run(
+    options: ServerOptions,
+    handler: Arc<Handler>,
+    listener: std::net::TcpListener,
+    activated: bool,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let local = listener.local_addr()?;
+    let idle_limit = idle_exit_after(
+        &options.limits,
+        std::env::var(IDLE_EXIT_ENV).ok().as_deref(),
+    );
+    let shared = Arc::new(Shared {
+        name: options.name,
+        routes: options.routes,
+        limits: options.limits,
+        handler,
+        started: Instant::now(),
+        last_request_ms: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+        rejected: AtomicU64::new(0),
+        connections: AtomicUsize::new(0),
+    });
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut notifier = Notifier::from_env();
+    let mut tick = tokio::time::interval(notifier.max_block());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let how = if activated {
+        "socket-activated"
+    } else {
+        "bound by hand"
+    };
+    let idle_text = idle_limit
+        .map(|d| format!("idle exit after {}s", d.as_secs()))
+        .unwrap_or_else(|| "no idle exit".into());
+    tracing::info!(
+        event = "http_listening",
+        server = shared.name,
+        address = %local,
+        activated,
+        "{} listening on {local} ({how}; {idle_text})",
+        shared.name
+    );
+    let status = |s: &Shared| {
+        format!(
+            "listening on {local} · {} requests · {} rejected",
+            s.requests.load(Ordering::Relaxed),
+            s.rejected.load(Ordering::Relaxed)
+        )
+    };
+    notifier.ready(&status(&shared));
+    let mut reported = 0;
+
+    let reason = loop {
+        tokio::select! {
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            _ = tick.tick() => {
+                notifier.keepalive();
+                let now = shared.requests.load(Ordering::Relaxed);
+                if now != reported {
+                    reported = now;
+                    notifier.status(&status(&shared));
+                }
+                if idle_expired(
+                    idle_limit,
+                    shared.since_last_request(),
+                    shared.connections.load(Ordering::SeqCst),
+                    background_work(),
+                ) {
+                    break "idle";
+                }
+            }
+            accepted = accept(&listener, &permits) => match accepted {
+                Ok((stream, permit)) => {
+                    shared.connections.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(connection(Arc::clone(&shared), stream, permit, stop_rx.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(event = "http_accept_failed", server = shared.name, "accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    };
+
+    notifier.stopping();
+    // Stop accepting (under socket activation systemd keeps the socket and queues new
+    // connections for the next start), then let in-flight requests finish.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(
+        shared.limits.header_timeout_seconds + shared.limits.body_timeout_seconds + 10,
+    );
+    let deadline = Instant::now() + grace;
+    while shared.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        notifier.keepalive();
+    }
+    tracing::info!(
+        event = "http_stopped",
+        server = shared.name,
+        reason,
+        requests = shared.requests.load(Ordering::Relaxed),
+        "{} stopped ({reason}) after {} requests",
+        shared.name,
+        shared.requests.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> std::io::Result<(tokio::net::TcpStream, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(permits)
+        .acquire_owned()
+        .await
+        .expect("semaphore never closed");
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, permit))
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    _permit: OwnedSemaphorePermit,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service_shared = Arc::clone(&shared);
+    let service = hyper::service::service_fn(move |req| {
+        let shared = Arc::clone(&service_shared);
+        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(
+            shared.limits.header_timeout_seconds.max(1),
+        ))
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let stopping = *stop.borrow_and_update();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.as_mut().await;
+    } else {
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.changed() => {
+                // Finishes the request in flight, closes an idle keep-alive connection.
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.as_mut().await;
+            }
+        }
+    }
+    shared.connections.fetch_sub(1, Ordering::SeqCst);
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    shared.touch();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut allow = None;
+    let mut close = false;
+    let response = match route(&shared.routes, &method, &path) {
+        Routing::NotFound => Response::error(404, format!("no such path: {path}")),
+        Routing::MethodNotAllowed(methods) => {
+            let message = format!("{path} accepts {methods}");
+            allow = Some(methods);
+            Response::error(405, message)
+        }
+        Routing::Handler => {
+            let (parts, incoming) = req.into_parts();
+            let limits = &shared.limits;
+            match body::read(
+                incoming,
+                &parts.headers,
+                limits.max_body_bytes,
+                Duration::from_secs(limits.body_timeout_seconds.max(1)),
+            )
+            .await
+            {
+                Err(error) => {
+                    // The rest of the body is unread: this connection cannot be reused.
+                    close = true;
+                    match error {
+                        BodyError::TooLarge => Response::error(
+                            413,
+                            format!("body larger than {} bytes", limits.max_body_bytes),
+                        ),
+                        BodyError::TimedOut => Response::error(
+                            408,
+                            format!("body not received within {} s", limits.body_timeout_seconds),
+                        ),
+                        BodyError::Broken => Response::error(400, "malformed or incomplete body"),
+                    }
+                }
+                Ok(bytes) => {
+                    let request = Request {
+                        method: method.clone(),
+                        path: path.clone(),
+                        headers: parts.headers,
+                        body: bytes,
+                    };
+                    let handler = Arc::clone(&shared.handler);
+                    match tokio::task::spawn_blocking(move || handler(&request)).await {
+                        Ok(response) => response,
+                        Err(e) => {
+                            tracing::error!(
+                                event = "http_handler_panic",
+                                server = shared.name,
+                                "handler failed: {e}"
+                            );
+                            Response::error(500, "internal error")
+                        }
+                    }
+                }
+            }
+        }
+    };
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    if response.status >= 400 {
+        shared.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    // A slow handler counts as activity until it answers.
+    shared.touch();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        event = "http_request",
+        server = shared.name,
+        method = %method,
+        path = %path,
+        status = response.status,
+        duration_ms = (duration_ms * 1000.0).round() / 1000.0,
+        "{method} {path} → {}",
+        response.status
+    );
+    to_hyper(response, allow, close)
+}
+
+fn to_hyper(
+    response: Response,
+    allow: Option<String>,
+    close: bool,
+) -> hyper::Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
+    body.push(b'\n');
+    let status = hyper::StatusCode::from_u16(response.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = hyper::Response::new(Full::new(Bytes::from(body)));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        headers.insert(ALLOW, allow);
+    }
+    if close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    out
+}
