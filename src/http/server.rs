@@ -27,8 +27,9 @@ use crate::daemon::notify::Notifier;
 /// Connections served at once; more wait in the kernel's backlog (systemd's, when
 /// socket-activated) instead of costing memory here.
 const MAX_CONNECTIONS: usize = 256;
-/// Blocking threads for handlers: they serialise on SQLite anyway.
-const MAX_BLOCKING_THREADS: usize = 8;
+/// Blocking threads for handlers. They mostly wait (for a group commit), so there are
+/// enough of them for deliveries to share commits; an idle one costs little memory.
+const MAX_BLOCKING_THREADS: usize = 64;
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
@@ -66,7 +67,10 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     // Before any thread exists: listenfd removes LISTEN_FDS/LISTEN_PID from the environment.
     let (listener, activated) = take_listener(options.bind)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: with one thread the reactor itself became the limit under load
+    // (measured with bench/webhook_vs_nginx.sh).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()

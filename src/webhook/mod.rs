@@ -5,16 +5,16 @@ pub mod event;
 pub mod ingest;
 pub mod signature;
 pub mod trigger;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use rusqlite::Connection;
 use serde_json::json;
 
 use crate::config::{CiWebhookConfig, ConfigError};
 use crate::http::{Request, Response};
 use trigger::Trigger;
+use writer::EventWriter;
 
 /// File name under `$CREDENTIALS_DIRECTORY` (LoadCredential=oc:/etc/operations-center/
 /// credentials turns `credentials/webhook-secret` into `oc_webhook-secret`).
@@ -82,8 +82,7 @@ pub fn load_secret(
 /// Handles `POST /webhook`.
 pub struct Receiver {
     secret: Option<Vec<u8>>,
-    db: Mutex<Connection>,
-    runtime_dir: PathBuf,
+    writer: EventWriter,
     trigger: Option<Trigger>,
 }
 
@@ -102,8 +101,7 @@ impl Receiver {
         );
         Ok(Self {
             secret,
-            db: Mutex::new(db),
-            runtime_dir: crate::config::paths::runtime_dir(state_dir),
+            writer: EventWriter::start(db, crate::config::paths::runtime_dir(state_dir)),
             trigger,
         })
     }
@@ -149,10 +147,7 @@ impl Receiver {
             Ok(e) => e,
             Err(reason) => return Response::error(400, reason),
         };
-        let inserted = {
-            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-            event::record(&db, delivery, &event, crate::store::now())
-        };
+        let inserted = self.writer.record(delivery, &event, crate::store::now());
         match inserted {
             Err(e) => {
                 tracing::error!(
@@ -182,9 +177,6 @@ impl Receiver {
                     event.repo,
                     event.head_sha
                 );
-                if let Err(e) = trigger::wake_review(&self.runtime_dir, delivery) {
-                    tracing::warn!(event = "ci_wake_failed", "cannot wake the review lane: {e}");
-                }
                 if let Some(t) = &self.trigger {
                     trigger::spawn(t, &event, delivery);
                 }
