@@ -179,6 +179,21 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
         (Cli::command(), "oc", "1"),
         (LaneCli::command().name("oc-goal"), "oc-goal", "8"),
         (JobCli::command().name("oc-janitor"), "oc-janitor", "8"),
+        (
+            ci_webhook::CiWebhookCli::command().name("oc-ci-webhook"),
+            "oc-ci-webhook",
+            "8",
+        ),
+        (
+            ci_webhook::IngestCli::command().name("oc-ingest"),
+            "oc-ingest",
+            "8",
+        ),
+        (
+            ingest::tail_command().name("oc-ingest-tail"),
+            "oc-ingest-tail",
+            "8",
+        ),
     ];
     for (command, name, section) in pages {
         let mut out = Vec::new();

@@ -58,7 +58,7 @@ check "oc.target enabled and active" XS 'systemctl is-enabled oc.target && syste
 check "janitor timer active (pulled in by oc.target)" X systemctl is-active --quiet oc-janitor.timer
 check "janitor timer listed by list-timers" XS 'systemctl list-timers --all --no-pager | grep -q oc-janitor.timer'
 check "no lane enabled by the package" XS '! systemctl list-units --all --plain --no-legend "oc-goal@*" | grep -q .'
-check "units verify inside the sandbox" XS 'out=$(systemd-analyze verify --man=no /usr/lib/systemd/system/oc.target /usr/lib/systemd/system/oc-goal@.service /usr/lib/systemd/system/oc-janitor.service /usr/lib/systemd/system/oc-janitor.timer 2>&1); [ -z "$out" ] || { echo "$out"; false; }'
+check "units verify inside the sandbox" XS 'out=$(systemd-analyze verify --man=no /usr/lib/systemd/system/oc.target /usr/lib/systemd/system/oc-*.service /usr/lib/systemd/system/oc-*.socket /usr/lib/systemd/system/oc-*.timer 2>&1); [ -z "$out" ] || { echo "$out"; false; }'
 check "shipped lane unit has a start limit and keeps 78 from restarting" \
   XS 'f=/usr/lib/systemd/system/oc-goal@.service; grep -qx "StartLimitBurst=5" $f && grep -qx "RestartPreventExitStatus=78" $f && grep -qx "Type=notify" $f'
 check "oc config validate accepts the shipped config" X oc config validate
@@ -169,6 +169,49 @@ X systemctl start oc-janitor.service
 check "janitor run shows in the journal" bash -c "X journalctl -u oc-janitor.service -o json --no-pager | grep -q '\"EVENT\":\"janitor_run\"'"
 check "janitor left the live lane alone" X systemctl is-active --quiet oc-goal@slot1
 check "janitor left the lane's status file" X test -f /run/operations-center/lanes/goal@slot1.json
+
+# ---------------------------------------------------------------------------------------
+section "socket-activated receivers: CI webhook and error ingest"
+# The secret the GitHub fixtures were signed with (shared/testdata/github/README.md).
+XS 'printf "oc-test-secret\n" > /etc/operations-center/credentials/webhook-secret && chmod 600 /etc/operations-center/credentials/webhook-secret'
+"$SB" cp "$ROOT/../shared/testdata/github/webhooks/check_run.completed.json" /tmp/check_run.json
+X mkdir -p /etc/systemd/system/oc-ci-webhook.service.d /etc/systemd/system/oc-ingest.service.d
+"$SB" cp "$ROOT/tests/e2e/quick-idle.conf" /etc/systemd/system/oc-ci-webhook.service.d/e2e.conf
+"$SB" cp "$ROOT/tests/e2e/quick-idle.conf" /etc/systemd/system/oc-ingest.service.d/e2e.conf
+X systemctl daemon-reload
+X systemctl enable --now oc-ci-webhook.socket oc-ingest.socket
+check "sockets listening" XS 'systemctl is-active --quiet oc-ci-webhook.socket && systemctl is-active --quiet oc-ingest.socket'
+check "services not started before the first connection" \
+  XS 'test "$(systemctl is-active oc-ci-webhook.service)" = inactive && test "$(systemctl is-active oc-ingest.service)" = inactive'
+deliver() { # delivery-id → HTTP status of a signed check_run delivery
+  X curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @/tmp/check_run.json \
+    -H 'X-GitHub-Event: check_run' -H "X-GitHub-Delivery: $1" \
+    -H 'X-Hub-Signature-256: sha256=7c1e7382a40eaf6df986cd30bc4f335939a1ceb3c95dc8ccf9588f22c45ec468' \
+    http://127.0.0.1:8765/webhook
+}
+check "first signed check_run is answered 200 (service socket-activated)" [ "$(deliver e2e-1)" = 200 ]
+check "the service was started by its socket (LISTEN_FDS)" \
+  bash -c "X journalctl -u oc-ci-webhook.service EVENT=http_listening -o json --no-pager | grep -q '\"ACTIVATED\":\"true\"'"
+check "the event is recorded" bash -c "X oc ci-events --json | grep -q '\"delivery_id\": *\"e2e-1\"'"
+redelivery=$(deliver e2e-1)
+check "a redelivery is answered 200" [ "$redelivery" = 200 ]
+check "a redelivery is recorded once" [ "$(X oc ci-events --json | grep -c '"e2e-1"')" = 1 ]
+check "a wrong signature is refused with 401" \
+  [ "$(X curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @/tmp/check_run.json -H 'X-GitHub-Event: check_run' -H 'X-GitHub-Delivery: e2e-2' -H 'X-Hub-Signature-256: sha256=00' http://127.0.0.1:8765/webhook)" = 401 ]
+code=$(X curl -s -o /tmp/ingest.out -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"text": "ERROR payment worker crashed: KeyError customer_id\nTraceback ...", "repo_key": "demo"}' \
+  http://127.0.0.1:9000/ingest)
+check "ingest POST creates a task (201)" [ "$code" = 201 ]
+check "the ingested task is on the board" \
+  bash -c "X oc task list --json | grep -q 'payment worker crashed'"
+check "ingest service idles out and exits" waitfor 30 XS 'test "$(systemctl is-active oc-ingest.service)" = inactive'
+check "its socket keeps listening" X systemctl is-active --quiet oc-ingest.socket
+code=$(X curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"text": "ERROR payment worker crashed: KeyError customer_id\nTraceback ...", "repo_key": "demo"}' \
+  http://127.0.0.1:9000/ingest)
+check "the next request starts it again; the same error is a duplicate (200)" [ "$code" = 200 ]
+check "CI webhook idles out too" waitfor 30 XS 'test "$(systemctl is-active oc-ci-webhook.service)" = inactive'
+check "and comes back for the next delivery" [ "$(deliver e2e-3)" = 200 ]
 
 # ---------------------------------------------------------------------------------------
 section "oc stop / oc start wrap systemctl"
