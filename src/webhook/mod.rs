@@ -101,7 +101,11 @@ impl Receiver {
         );
         Ok(Self {
             secret,
-            writer: EventWriter::start(db, crate::config::paths::runtime_dir(state_dir)),
+            writer: EventWriter::start(
+                db,
+                crate::config::paths::runtime_dir(state_dir),
+                Some(crate::store::open(state_dir)?),
+            ),
             trigger,
         })
     }
