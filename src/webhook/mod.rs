@@ -101,11 +101,7 @@ impl Receiver {
         );
         Ok(Self {
             secret,
-            writer: EventWriter::start(
-                db,
-                crate::config::paths::runtime_dir(state_dir),
-                Some(crate::store::open(state_dir)?),
-            ),
+            writer: EventWriter::start(db, crate::config::paths::runtime_dir(state_dir)),
             trigger,
         })
     }

@@ -6,7 +6,7 @@
 //! on the file's inode lock).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak, mpsc};
+use std::sync::mpsc;
 
 use rusqlite::Connection;
 
@@ -24,35 +24,18 @@ struct Job {
 
 pub struct EventWriter {
     jobs: mpsc::Sender<Job>,
-    /// Dropped with the writer; tells the checkpointer to stop.
-    _alive: Arc<()>,
 }
 
 impl EventWriter {
     /// Starts the writer thread; it ends when the writer is dropped. `wake_dir` is the
     /// runtime directory whose `wake/review` file tells the review lane to look.
-    /// `checkpointer`, a second connection to the same database, moves WAL checkpoints
-    /// (the only step that waits for the disk) off the writer, so no delivery waits for one.
-    pub fn start(conn: Connection, wake_dir: PathBuf, checkpointer: Option<Connection>) -> Self {
+    pub fn start(conn: Connection, wake_dir: PathBuf) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let alive = Arc::new(());
-        if let Some(checkpointer) = checkpointer {
-            // SQLite would otherwise checkpoint inside whichever commit crosses the limit.
-            let _ = conn.pragma_update(None, "wal_autocheckpoint", 0);
-            let alive = Arc::downgrade(&alive);
-            std::thread::Builder::new()
-                .name("ci-event-checkpoint".into())
-                .spawn(move || checkpoint_loop(checkpointer, alive))
-                .expect("spawn the checkpointer");
-        }
         std::thread::Builder::new()
             .name("ci-event-writer".into())
             .spawn(move || write_loop(conn, queue, &wake_dir))
             .expect("spawn the event writer");
-        Self {
-            jobs,
-            _alive: alive,
-        }
+        Self { jobs }
     }
 
     /// Records one event and waits for its commit; `Ok(false)` for a redelivery.
@@ -69,20 +52,6 @@ impl EventWriter {
         answer
             .recv()
             .map_err(|_| "the event writer has stopped".to_string())?
-    }
-}
-
-/// A passive checkpoint every second: it copies what it can without blocking the writer.
-/// Ends once the writer is dropped.
-fn checkpoint_loop(conn: Connection, writer: Weak<()>) {
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        if writer.upgrade().is_none() {
-            return;
-        }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(event = "db_checkpoint_failed", "WAL checkpoint failed: {e}");
-        }
     }
 }
 
@@ -128,6 +97,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<bool, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn event(n: usize) -> CiEvent {
         CiEvent {
@@ -148,7 +118,6 @@ mod tests {
         let writer = Arc::new(EventWriter::start(
             crate::store::open(dir.path()).unwrap(),
             dir.path().join("run"),
-            Some(crate::store::open(dir.path()).unwrap()),
         ));
         let handles: Vec<_> = (0..16)
             .map(|t| {
