@@ -15,6 +15,16 @@ use nix::unistd::Pid;
 use super::procs::{ProcessIdentity, group_members};
 use super::shutdown::Shutdown;
 
+/// systemd's variables are meant for the service itself, never for the tools it runs.
+pub const SYSTEMD_SERVICE_VARS: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub program: OsString,
@@ -110,15 +120,7 @@ pub fn run(
         cmd.env_remove(name);
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    // systemd's variables are meant for the lane, not for the tools it runs.
-    for name in [
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "LISTEN_FDS",
-        "LISTEN_PID",
-        "LISTEN_FDNAMES",
-    ] {
+    for name in SYSTEMD_SERVICE_VARS {
         cmd.env_remove(name);
     }
     // If the lane dies (kill -9, OOM), the child dies with it instead of working on for

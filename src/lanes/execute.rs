@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::agent_run::AgentRun;
 use super::report::{ResultComment, excerpt};
 use super::{Lane, goalfile};
-use crate::agent::classify::{self, Classification, RunClass, RunExit};
-use crate::agent::{self, RunContext};
+use crate::agent::classify::RunClass;
 use crate::board::description::{DescriptionError, ParsedTask, parse_task};
 use crate::board::{Board, Claim, State};
 use crate::config::{Config, RepoConfig};
@@ -34,7 +34,7 @@ pub struct Summary {
 }
 
 /// Why a run stopped before a normal finish.
-enum Stop {
+pub(super) enum Stop {
     /// Blocked before or around the agent: (classification, reason, phase).
     Blocked(&'static str, String, &'static str),
     /// Shutdown requested: put the task back.
@@ -50,14 +50,14 @@ impl From<GitError> for Stop {
     }
 }
 
-struct Ctx<'a> {
-    lane: &'a Lane,
-    task_id: String,
-    title: String,
-    kind: String,
-    run_id: String,
-    report_dir: PathBuf,
-    workspace_path: PathBuf,
+pub(super) struct Ctx<'a> {
+    pub(super) lane: &'a Lane,
+    pub(super) task_id: String,
+    pub(super) title: String,
+    pub(super) kind: String,
+    pub(super) run_id: String,
+    pub(super) report_dir: PathBuf,
+    pub(super) workspace_path: PathBuf,
 }
 
 pub fn execute(lane: &Lane, claim: &Claim, run: &NewRun) -> Summary {
@@ -105,7 +105,7 @@ pub fn execute(lane: &Lane, claim: &Claim, run: &NewRun) -> Summary {
 }
 
 impl Ctx<'_> {
-    fn config(&self) -> &Config {
+    pub(super) fn config(&self) -> &Config {
         &self.lane.config
     }
 
@@ -378,167 +378,6 @@ impl Ctx<'_> {
         })
     }
 
-    fn run_agent(
-        &self,
-        parsed: &ParsedTask,
-        ws: &Workspace,
-        repo_dir: &Path,
-    ) -> Result<AgentRun, Stop> {
-        let config = self.config();
-        let agent = config.agent_for(&self.kind);
-        let invocation = agent::invocation(
-            config,
-            &agent,
-            &RunContext {
-                task_id: &self.task_id,
-                task_kind: &self.kind,
-                mode: parsed.mode,
-                goal_file: &ws.goal_file(),
-                repo_dir,
-            },
-        );
-        let repo_env = config
-            .repos
-            .get(&parsed.repo)
-            .map(|r| r.env.clone())
-            .unwrap_or_default();
-        let mut spec = Spec::new(
-            &invocation.program,
-            repo_dir,
-            &self.report_dir.join("agent"),
-        )
-        .args(&invocation.args)
-        .timeout(agent.timeout);
-        spec.stdin = invocation.stdin.clone();
-        spec.env = repo_env.into_iter().chain(invocation.env.clone()).collect();
-        spec.env_remove = config.secret_env_names();
-        let _ = std::fs::write(
-            self.report_dir.join("agent_command.json"),
-            serde_json::to_vec_pretty(&serde_json::json!({
-                "backend": agent.backend.as_str(),
-                "command": std::iter::once(&invocation.program).chain(&invocation.args).collect::<Vec<_>>(),
-                "timeout_seconds": agent.timeout.as_secs(),
-            }))
-            .unwrap_or_default(),
-        );
-        let conn = self.lane.board.conn();
-        let execution = executions::start(
-            conn,
-            &self.run_id,
-            &self.task_id,
-            &parsed.repo,
-            agent.backend.as_str(),
-        )
-        .map_err(|e| {
-            Stop::Blocked(
-                "infra_tooling",
-                format!("cannot record execution: {e}"),
-                "agent",
-            )
-        })?;
-        tracing::info!(
-            event = "agent_start",
-            task_id = %self.task_id,
-            run_id = %self.run_id,
-            backend = agent.backend.as_str(),
-            program = %invocation.program,
-            timeout_seconds = agent.timeout.as_secs(),
-            "running {} for {}",
-            agent.backend.as_str(),
-            self.task_id
-        );
-        let outcome = subprocess::run(
-            &spec,
-            &self.lane.shutdown,
-            |leader| {
-                if let Err(e) = runs::set_agent(conn, &self.run_id, &leader) {
-                    tracing::warn!(event = "run_record_failed", error = %e, "cannot record agent pid: {e}");
-                }
-            },
-            || self.lane.keepalive(),
-        );
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = executions::finish(
-                    conn,
-                    execution,
-                    &executions::Finish {
-                        charged: false,
-                        outcome: "not_started",
-                        cost_usd: 0.0,
-                        cost_source: "none",
-                    },
-                );
-                return Err(Stop::Blocked("infra_tooling", e.to_string(), "agent"));
-            }
-        };
-        if outcome.cancelled {
-            let _ = executions::finish(
-                conn,
-                execution,
-                &executions::Finish {
-                    charged: false,
-                    outcome: "interrupted",
-                    cost_usd: 0.0,
-                    cost_source: "none",
-                },
-            );
-            return Err(Stop::Interrupted);
-        }
-        let stdout = subprocess::read_lossy(&spec.stdout);
-        let stderr = subprocess::read_lossy(&spec.stderr);
-        let classification = classify::classify(
-            &RunExit {
-                code: outcome.code,
-                signal: outcome.signal,
-                timed_out: outcome.timed_out,
-            },
-            &stdout,
-            &stderr,
-        );
-        let capacity = classification.class == RunClass::CapacityExhausted;
-        let (cost, cost_source) = match classification.cost_usd {
-            Some(c) => (c, "reported"),
-            None if capacity => (0.0, "none"),
-            None => (config.cost_per_execution_usd, "configured"),
-        };
-        let _ = executions::finish(
-            conn,
-            execution,
-            &executions::Finish {
-                // A quota no-op did no work: it costs no budget.
-                charged: !capacity,
-                outcome: classification.class.as_str(),
-                cost_usd: cost,
-                cost_source,
-            },
-        );
-        tracing::info!(
-            event = "agent_end",
-            task_id = %self.task_id,
-            run_id = %self.run_id,
-            class = classification.class.as_str(),
-            exit_code = outcome.code.unwrap_or(-1),
-            timed_out = outcome.timed_out,
-            duration_ms = outcome.duration.as_millis() as u64,
-            cost_usd = cost,
-            "agent finished: {} ({})",
-            classification.class.as_str(),
-            classification.reason
-        );
-        Ok(AgentRun {
-            backend: agent.backend.as_str(),
-            cooldown: Duration::from_secs(config.agent.quota_cooldown_seconds),
-            exit_code: outcome.code,
-            duration: outcome.duration,
-            classification,
-            stderr,
-            cost,
-            cost_source,
-        })
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn finish_after_agent(
         &self,
@@ -782,17 +621,6 @@ struct ShellResult {
     code: i32,
     output: String,
     duration_ms: u64,
-}
-
-struct AgentRun {
-    backend: &'static str,
-    cooldown: Duration,
-    exit_code: Option<i32>,
-    duration: Duration,
-    classification: Classification,
-    stderr: String,
-    cost: f64,
-    cost_source: &'static str,
 }
 
 fn status_word(state: State) -> &'static str {

@@ -1,6 +1,7 @@
 //! Lanes: the polling daemons that claim tasks of one kind and run them. The goal lane is
 //! the first; test and improve reuse the same cycle with their own kinds.
 
+mod agent_run;
 mod execute;
 pub mod gates;
 mod goalfile;

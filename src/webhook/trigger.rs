@@ -90,16 +90,11 @@ pub fn spawn(trigger: &Trigger, event: &CiEvent, delivery_id: &str) {
         .stdin(Stdio::null())
         .envs(environment(event, delivery_id));
     // Secrets and systemd's variables are for the receiver, not for what it runs.
-    for name in [
-        "OPERATIONS_CENTER_WEBHOOK_SECRET",
-        "CREDENTIALS_DIRECTORY",
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "LISTEN_FDS",
-        "LISTEN_PID",
-        "LISTEN_FDNAMES",
-    ] {
+    let secrets = ["OPERATIONS_CENTER_WEBHOOK_SECRET", "CREDENTIALS_DIRECTORY"];
+    for name in secrets
+        .into_iter()
+        .chain(crate::daemon::subprocess::SYSTEMD_SERVICE_VARS)
+    {
         cmd.env_remove(name);
     }
     let delivery = delivery_id.to_string();
