@@ -3,6 +3,7 @@
 pub mod description;
 pub mod html;
 pub mod local;
+pub mod plane;
 pub mod urgency;
 
 use serde::Serialize;
