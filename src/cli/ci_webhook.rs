@@ -75,7 +75,7 @@ fn run_ci_webhook(common: &Common) -> anyhow::Result<()> {
     let bind = webhook_bind(&config.ci_webhook.host, config.ci_webhook.port, env)?;
     let secret = webhook::load_secret(&config.ci_webhook, env)?;
     let state_dir = common.state_dir_for_writing()?;
-    let receiver = Receiver::open(&config.ci_webhook, &state_dir, secret)?;
+    let receiver = std::sync::Arc::new(Receiver::open(&config.ci_webhook, &state_dir, secret)?);
     let options = ServerOptions {
         name: "oc-ci-webhook",
         bind,
@@ -85,7 +85,8 @@ fn run_ci_webhook(common: &Common) -> anyhow::Result<()> {
             path: "/webhook",
         }],
     };
-    http::serve(options, move |req| receiver.handle(req))
+    // Verification and parsing run on the async workers; only the commit is waited for.
+    http::serve_nonblocking(options, move |req| receiver.handle_nonblocking(req))
 }
 
 fn run_ingest(common: &Common) -> anyhow::Result<()> {

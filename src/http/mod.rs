@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use server::serve;
+pub use server::{serve, serve_nonblocking};
 
 use crate::config::HttpLimits;
 
@@ -36,6 +36,13 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// What a non-blocking handler returns: the response now, or a future of it (resolved
+/// when, for example, the group commit holding the request's row is done).
+pub enum Reply {
+    Now(Response),
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>),
 }
 
 /// Always a JSON body, `{"ok": true, …}` or `{"ok": false, "error": "…"}`.

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::body::{self, BodyError};
 use super::{
-    IDLE_EXIT_ENV, Request, Response, Route, Routing, ServerOptions, background_work,
+    IDLE_EXIT_ENV, Reply, Request, Response, Route, Routing, ServerOptions, background_work,
     idle_exit_after, idle_expired, route,
 };
 use crate::config::HttpLimits;
@@ -31,13 +31,20 @@ const MAX_CONNECTIONS: usize = 256;
 /// enough of them for deliveries to share commits; an idle one costs little memory.
 const MAX_BLOCKING_THREADS: usize = 64;
 
-type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+/// How the core calls into the service.
+pub(super) enum Handler {
+    /// May block (SQLite, files): runs on the blocking pool.
+    Blocking(Box<dyn Fn(&Request) -> Response + Send + Sync>),
+    /// Never blocks: runs on the async worker and may answer later (after a group commit),
+    /// which saves two thread hand-offs per request.
+    NonBlocking(Box<dyn Fn(&Request) -> Reply + Send + Sync>),
+}
 
 struct Shared {
     name: &'static str,
     routes: Vec<Route>,
     limits: HttpLimits,
-    handler: Arc<Handler>,
+    handler: Handler,
     started: Instant,
     /// Milliseconds after `started` of the last request (for the idle exit).
     last_request_ms: AtomicU64,
@@ -65,6 +72,19 @@ pub fn serve(
     options: ServerOptions,
     handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(options, Handler::Blocking(Box::new(handler)))
+}
+
+/// Like [`serve`], for a handler that never blocks: it runs on the async worker and returns
+/// either the response or a future of it.
+pub fn serve_nonblocking(
+    options: ServerOptions,
+    handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    serve_with(options, Handler::NonBlocking(Box::new(handler)))
+}
+
+fn serve_with(options: ServerOptions, handler: Handler) -> anyhow::Result<()> {
     // Before any thread exists: listenfd removes LISTEN_FDS/LISTEN_PID from the environment.
     let (listener, activated) = take_listener(options.bind)?;
     // Two workers: with one thread the reactor itself became the limit under load
@@ -75,7 +95,7 @@ pub fn serve(
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(options, Arc::new(handler), listener, activated))
+    runtime.block_on(run(options, handler, listener, activated))
 }
 
 fn take_listener(bind: SocketAddr) -> anyhow::Result<(std::net::TcpListener, bool)> {
@@ -100,9 +120,39 @@ fn take_listener(bind: SocketAddr) -> anyhow::Result<(std::net::TcpListener, boo
     Ok((listener, activated))
 }
 
+/// Runs the handler; a panic in it is a 500 (and a log line), not a dead server.
+async fn call_handler(shared: &Arc<Shared>, request: Request) -> Response {
+    let outcome = match &shared.handler {
+        Handler::Blocking(_) => {
+            let shared_for_thread = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || match &shared_for_thread.handler {
+                Handler::Blocking(handler) => handler(&request),
+                Handler::NonBlocking(_) => unreachable!("matched Blocking above"),
+            })
+            .await
+            .map_err(|e| e.to_string())
+        }
+        Handler::NonBlocking(handler) => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
+                Ok(Reply::Now(response)) => Ok(response),
+                Ok(Reply::Later(future)) => tokio::spawn(future).await.map_err(|e| e.to_string()),
+                Err(_) => Err("panicked".to_string()),
+            }
+        }
+    };
+    outcome.unwrap_or_else(|e| {
+        tracing::error!(
+            event = "http_handler_panic",
+            server = shared.name,
+            "handler failed: {e}"
+        );
+        Response::error(500, "internal error")
+    })
+}
+
 async fn run(
     options: ServerOptions,
-    handler: Arc<Handler>,
+    handler: Handler,
     listener: std::net::TcpListener,
     activated: bool,
 ) -> anyhow::Result<()> {
@@ -316,18 +366,7 @@ async fn handle(
                         headers: parts.headers,
                         body: bytes,
                     };
-                    let handler = Arc::clone(&shared.handler);
-                    match tokio::task::spawn_blocking(move || handler(&request)).await {
-                        Ok(response) => response,
-                        Err(e) => {
-                            tracing::error!(
-                                event = "http_handler_panic",
-                                server = shared.name,
-                                "handler failed: {e}"
-                            );
-                            Response::error(500, "internal error")
-                        }
-                    }
+                    call_handler(&shared, request).await
                 }
             }
         }

@@ -8,11 +8,12 @@ pub mod trigger;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::config::{CiWebhookConfig, ConfigError};
-use crate::http::{Request, Response};
+use crate::http::{Reply, Request, Response};
 use trigger::Trigger;
 use writer::EventWriter;
 
@@ -79,6 +80,12 @@ pub fn load_secret(
     ))
 }
 
+/// What the checks decided: answer now, or record (event name, delivery id, event).
+enum Step {
+    Answer(Response),
+    Record(&'static str, String, event::CiEvent),
+}
+
 /// Handles `POST /webhook`.
 pub struct Receiver {
     secret: Option<Vec<u8>>,
@@ -106,7 +113,37 @@ impl Receiver {
         })
     }
 
+    /// Handles a delivery, waiting for its commit (for a blocking caller).
     pub fn handle(&self, req: &Request) -> Response {
+        match self.check(req) {
+            Step::Answer(response) => response,
+            Step::Record(name, delivery, event) => {
+                let inserted = self.writer.record(&delivery, &event, crate::store::now());
+                self.answer(name, &delivery, &event, inserted)
+            }
+        }
+    }
+
+    /// Handles a delivery without blocking the caller: verification and parsing happen
+    /// now, the answer once the group commit holding the event is done.
+    pub fn handle_nonblocking(self: &Arc<Self>, req: &Request) -> Reply {
+        match self.check(req) {
+            Step::Answer(response) => Reply::Now(response),
+            Step::Record(name, delivery, event) => {
+                let pending = self.writer.submit(&delivery, &event, crate::store::now());
+                let receiver = Arc::clone(self);
+                Reply::Later(Box::pin(async move {
+                    let inserted = pending
+                        .await
+                        .unwrap_or_else(|_| Err(writer::STOPPED.to_string()));
+                    receiver.answer(name, &delivery, &event, inserted)
+                }))
+            }
+        }
+    }
+
+    /// Signature, event type and payload: either the answer, or an event to record.
+    fn check(&self, req: &Request) -> Step {
         if let Some(secret) = &self.secret
             && let Err(e) = signature::verify(secret, &req.body, req.header(signature::HEADER))
         {
@@ -117,37 +154,44 @@ impl Receiver {
                 "rejected delivery: {}",
                 e.reason()
             );
-            return Response::error(401, e.reason());
+            return Step::Answer(Response::error(401, e.reason()));
         }
         let Some(event) = req.header("x-github-event") else {
-            return Response::error(400, "missing X-GitHub-Event header");
+            return Step::Answer(Response::error(400, "missing X-GitHub-Event header"));
         };
-        match event {
-            "ping" => Response::ok(200, json!({"event": "ping"})),
-            "check_run" | "check_suite" => self.record(event, req),
+        let name = match event {
+            "ping" => return Step::Answer(Response::ok(200, json!({"event": "ping"}))),
+            "check_run" => "check_run",
+            "check_suite" => "check_suite",
             other => {
                 tracing::info!(
                     event = "ci_event_ignored",
                     github_event = other,
                     "ignored {other} event"
                 );
-                Response::ok(202, json!({"ignored": other}))
+                return Step::Answer(Response::ok(202, json!({"ignored": other})));
             }
-        }
-    }
-
-    fn record(&self, name: &str, req: &Request) -> Response {
+        };
         let Some(delivery) = req
             .header("x-github-delivery")
             .filter(|d| !d.trim().is_empty())
         else {
-            return Response::error(400, "missing X-GitHub-Delivery header");
+            return Step::Answer(Response::error(400, "missing X-GitHub-Delivery header"));
         };
-        let event = match event::parse(name, &req.body) {
-            Ok(e) => e,
-            Err(reason) => return Response::error(400, reason),
-        };
-        let inserted = self.writer.record(delivery, &event, crate::store::now());
+        match event::parse(name, &req.body) {
+            Ok(e) => Step::Record(name, delivery.to_string(), e),
+            Err(reason) => Step::Answer(Response::error(400, reason)),
+        }
+    }
+
+    /// The answer once the event's commit is known; a newly recorded one starts the trigger.
+    fn answer(
+        &self,
+        name: &str,
+        delivery: &str,
+        event: &event::CiEvent,
+        inserted: Result<bool, String>,
+    ) -> Response {
         match inserted {
             Err(e) => {
                 tracing::error!(
@@ -178,7 +222,7 @@ impl Receiver {
                     event.head_sha
                 );
                 if let Some(t) = &self.trigger {
-                    trigger::spawn(t, &event, delivery);
+                    trigger::spawn(t, event, delivery);
                 }
                 Response::ok(200, json!({"recorded": true, "event": name}))
             }

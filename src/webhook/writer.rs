@@ -12,6 +12,9 @@ use rusqlite::Connection;
 
 use super::event::{self, CiEvent};
 
+/// What a caller sees when the writer thread is gone.
+pub const STOPPED: &str = "the event writer has stopped";
+
 /// Most deliveries committed together; bounds one transaction's size and latency.
 const MAX_BATCH: usize = 256;
 
@@ -19,8 +22,13 @@ struct Job {
     delivery: String,
     event: CiEvent,
     now: i64,
-    reply: mpsc::SyncSender<Result<bool, String>>,
+    // A tokio oneshot: an async request awaits it without a thread of its own, and a
+    // blocking caller can wait on it too.
+    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
 }
+
+/// The answer to one submitted event: `Ok(false)` for a redelivery.
+pub type Pending = tokio::sync::oneshot::Receiver<Result<bool, String>>;
 
 pub struct EventWriter {
     jobs: mpsc::Sender<Job>,
@@ -38,20 +46,25 @@ impl EventWriter {
         Self { jobs }
     }
 
-    /// Records one event and waits for its commit; `Ok(false)` for a redelivery.
-    pub fn record(&self, delivery: &str, event: &CiEvent, now: i64) -> Result<bool, String> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job {
-                delivery: delivery.to_string(),
-                event: event.clone(),
-                now,
-                reply,
-            })
-            .map_err(|_| "the event writer has stopped".to_string())?;
+    /// Queues one event for the next commit; the answer arrives once it is committed.
+    pub fn submit(&self, delivery: &str, event: &CiEvent, now: i64) -> Pending {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // If the writer has stopped the job (and its sender) is dropped: the answer then
+        // reads as an error, which callers report as "stopped".
+        let _ = self.jobs.send(Job {
+            delivery: delivery.to_string(),
+            event: event.clone(),
+            now,
+            reply,
+        });
         answer
-            .recv()
-            .map_err(|_| "the event writer has stopped".to_string())?
+    }
+
+    /// Records one event and waits for its commit (not from async code).
+    pub fn record(&self, delivery: &str, event: &CiEvent, now: i64) -> Result<bool, String> {
+        self.submit(delivery, event, now)
+            .blocking_recv()
+            .map_err(|_| STOPPED.to_string())?
     }
 }
 
