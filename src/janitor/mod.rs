@@ -3,15 +3,13 @@
 //! workspace owned by a live run, a lane's status file, a checked-out branch, or a branch
 //! whose task is still open (the original deleted live watchers' pid files, §12 #36).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::board::local::LocalBoard;
 use crate::board::{Board, State, parse_local_id};
 use crate::config::Config;
-use crate::daemon::procs::hostname;
 use crate::daemon::shutdown::Shutdown;
-use crate::store::runs;
 use crate::workspace::git::Git;
 use crate::workspace::{self, REPORTS_DIR};
 
@@ -92,18 +90,10 @@ fn remove_old_reports(state_dir: &Path, retention: Duration) -> usize {
     removed
 }
 
-/// Workspaces no live run owns. Listed before the runs are read, so a workspace created
-/// meanwhile (its run is registered first) is never mistaken for an orphan.
+/// Workspaces no live run owns (see [`workspace::unowned`]).
 fn remove_unowned_workspaces(board: &LocalBoard, state_dir: &Path) -> anyhow::Result<usize> {
-    let present = workspace::list(state_dir);
-    let host = hostname();
-    let owned: Vec<PathBuf> = runs::active(board.conn())?
-        .into_iter()
-        .filter(|r| r.host != host || r.is_alive())
-        .filter_map(|r| r.workspace)
-        .collect();
     let mut removed = 0;
-    for path in present.into_iter().filter(|p| !owned.contains(p)) {
+    for path in workspace::unowned(state_dir, board.conn())? {
         if workspace::remove(&path).is_ok() {
             tracing::info!(event = "janitor_workspace_removed", path = %path.display(), "removed workspace {}", path.display());
             removed += 1;

@@ -1,8 +1,6 @@
 //! Crash safety: every task a dead lane held goes back to Ready for AI, its agent's process
 //! group is killed, and workspaces that no live run owns are removed.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Lane, role_tag};
@@ -101,21 +99,9 @@ pub fn requeue_stale_running(lane: &Lane, ttl_secs: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Workspace directories that no live run owns. Directories are listed before the runs
-/// are read: a run registers its workspace before creating it, so a workspace created
-/// after the listing is never seen, and one listed is matched by its run.
+/// Removes workspaces no live run owns (see [`workspace::unowned`]).
 pub fn cleanup_orphaned_workspaces(lane: &Lane) -> anyhow::Result<()> {
-    let present = workspace::list(&lane.state_dir);
-    if present.is_empty() {
-        return Ok(());
-    }
-    let host = hostname();
-    let owned: HashSet<PathBuf> = runs::active(lane.board.conn())?
-        .into_iter()
-        .filter(|r| r.host != host || r.is_alive())
-        .filter_map(|r| r.workspace)
-        .collect();
-    let orphans: Vec<PathBuf> = present.into_iter().filter(|p| !owned.contains(p)).collect();
+    let orphans = workspace::unowned(&lane.state_dir, lane.board.conn())?;
     if orphans.is_empty() {
         return Ok(());
     }

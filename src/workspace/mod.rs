@@ -63,6 +63,24 @@ pub fn list(state_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Workspace directories that no live run owns (orphans of dead or finished runs).
+/// Directories are listed before the runs are read: a run registers its workspace before
+/// creating it, so a workspace created after the listing is never seen, and one listed is
+/// matched by its run — a live run's workspace is never returned.
+pub fn unowned(state_dir: &Path, conn: &rusqlite::Connection) -> rusqlite::Result<Vec<PathBuf>> {
+    let present = list(state_dir);
+    if present.is_empty() {
+        return Ok(present);
+    }
+    let host = crate::daemon::procs::hostname();
+    let owned: Vec<PathBuf> = crate::store::runs::active(conn)?
+        .into_iter()
+        .filter(|r| r.host != host || r.is_alive())
+        .filter_map(|r| r.workspace)
+        .collect();
+    Ok(present.into_iter().filter(|p| !owned.contains(p)).collect())
+}
+
 /// The report directory for one run: agent output, validation logs, the outcome record.
 pub fn report_dir(state_dir: &Path, task_id: &str, run_id: &str) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
