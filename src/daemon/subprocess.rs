@@ -37,6 +37,9 @@ pub struct Spec {
     pub stdin: Option<PathBuf>,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Let the child write to our stdout/stderr (the journal, under systemd) instead of
+    /// the files above.
+    pub inherit_output: bool,
     pub timeout: Duration,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
@@ -53,6 +56,7 @@ impl Spec {
             stdin: None,
             stdout: log_stem.with_extension("stdout"),
             stderr: log_stem.with_extension("stderr"),
+            inherit_output: false,
             timeout: Duration::from_secs(300),
             kill_grace: Duration::from_secs(5),
         }
@@ -107,11 +111,11 @@ pub fn run(
     mut on_tick: impl FnMut(),
 ) -> std::io::Result<Outcome> {
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .process_group(0)
-        .stdout(Stdio::from(File::create(&spec.stdout)?))
-        .stderr(Stdio::from(File::create(&spec.stderr)?));
+    cmd.args(&spec.args).current_dir(&spec.cwd).process_group(0);
+    if !spec.inherit_output {
+        cmd.stdout(Stdio::from(File::create(&spec.stdout)?))
+            .stderr(Stdio::from(File::create(&spec.stderr)?));
+    }
     cmd.stdin(match &spec.stdin {
         Some(path) => Stdio::from(File::open(path)?),
         None => Stdio::null(),

@@ -2,12 +2,12 @@
 //! and an optional command runs detached (own process group, 60 s limit) with the event
 //! in its environment.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::event::CiEvent;
+use crate::daemon::shutdown::Shutdown;
+use crate::daemon::subprocess::{self, Spec};
 use crate::http::BackgroundGuard;
 
 /// Hard limit for one trigger run; then its whole process group is killed.
@@ -31,19 +31,17 @@ impl Trigger {
             .map(|argv| Trigger::Argv(argv.clone()))
     }
 
-    fn command(&self) -> Command {
-        match self {
-            Trigger::Shell(cmd) => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c").arg(cmd);
-                c
-            }
-            Trigger::Argv(argv) => {
-                let mut c = Command::new(&argv[0]);
-                c.args(&argv[1..]);
-                c
-            }
-        }
+    /// A subprocess spec: own process group, the timeout, output to the journal.
+    fn spec(&self) -> Spec {
+        let (program, args): (&str, Vec<String>) = match self {
+            Trigger::Shell(cmd) => ("/bin/sh", vec!["-c".into(), cmd.clone()]),
+            Trigger::Argv(argv) => (&argv[0], argv[1..].to_vec()),
+        };
+        let mut spec = Spec::new(program, Path::new("/"), Path::new("/dev/null"))
+            .args(args)
+            .timeout(TRIGGER_TIMEOUT);
+        spec.inherit_output = true;
+        spec
     }
 }
 
@@ -85,67 +83,46 @@ pub fn environment(event: &CiEvent, delivery_id: &str) -> Vec<(&'static str, Str
 /// Starts the trigger and returns at once; a thread waits for it (bounded) and logs the
 /// outcome. While it runs the server does not exit for idleness.
 pub fn spawn(trigger: &Trigger, event: &CiEvent, delivery_id: &str) {
-    let mut cmd = trigger.command();
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .envs(environment(event, delivery_id));
-    // Secrets and systemd's variables are for the receiver, not for what it runs.
-    let secrets = ["OPERATIONS_CENTER_WEBHOOK_SECRET", "CREDENTIALS_DIRECTORY"];
-    for name in secrets
+    let mut spec = trigger.spec();
+    spec.env = environment(event, delivery_id)
         .into_iter()
-        .chain(crate::daemon::subprocess::SYSTEMD_SERVICE_VARS)
-    {
-        cmd.env_remove(name);
-    }
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    // Secrets are for the receiver, not for what it runs (systemd's variables are
+    // scrubbed by the subprocess runner itself).
+    spec.env_remove = vec![
+        "OPERATIONS_CENTER_WEBHOOK_SECRET".into(),
+        "CREDENTIALS_DIRECTORY".into(),
+    ];
     let delivery = delivery_id.to_string();
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            tracing::warn!(event = "ci_trigger_failed", delivery = %delivery, "cannot start the trigger command: {e}");
-            return;
-        }
-    };
     let guard = BackgroundGuard::new();
     let spawned = std::thread::Builder::new()
         .name("ci-trigger".into())
         .spawn(move || {
             let _guard = guard;
-            let pgid = child.id() as i32;
-            let started = Instant::now();
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Some(status),
-                    Ok(None) if started.elapsed() < TRIGGER_TIMEOUT => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => {
-                        crate::daemon::subprocess::kill_group(
-                            pgid,
-                            Duration::from_secs(5),
-                            &mut || {},
-                        );
-                        let _ = child.wait();
-                        break None;
-                    }
-                }
-            };
-            match status {
-                Some(s) if s.success() => tracing::info!(
+            match subprocess::run(&spec, &Shutdown::never(), |_| {}, || {}) {
+                Ok(outcome) if outcome.success() => tracing::info!(
                     event = "ci_trigger_finished",
                     delivery = %delivery,
-                    duration_ms = started.elapsed().as_millis() as u64,
+                    duration_ms = outcome.duration.as_millis() as u64,
                     "trigger command finished"
                 ),
-                Some(s) => tracing::warn!(
-                    event = "ci_trigger_failed",
-                    delivery = %delivery,
-                    "trigger command failed: {s}"
-                ),
-                None => tracing::warn!(
+                Ok(outcome) if outcome.timed_out => tracing::warn!(
                     event = "ci_trigger_timeout",
                     delivery = %delivery,
                     "trigger command killed after {} s",
                     TRIGGER_TIMEOUT.as_secs()
+                ),
+                Ok(outcome) => tracing::warn!(
+                    event = "ci_trigger_failed",
+                    delivery = %delivery,
+                    "trigger command failed (exit {})",
+                    outcome.shell_code()
+                ),
+                Err(e) => tracing::warn!(
+                    event = "ci_trigger_failed",
+                    delivery = %delivery,
+                    "cannot start the trigger command: {e}"
                 ),
             }
         });
