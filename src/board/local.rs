@@ -111,6 +111,10 @@ fn repo_of(description: &str, labels: &[String]) -> Option<String> {
 }
 
 impl Board for LocalBoard {
+    fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn add(&self, task: NewTask) -> BoardResult<Task> {
         let created = now();
         let state = task.state.unwrap_or(State::ReadyForAi);
@@ -162,7 +166,7 @@ impl Board for LocalBoard {
         )?;
         let rows = stmt.query_map([n], |r| {
             Ok(Comment {
-                id: r.get(0)?,
+                id: r.get::<_, i64>(0)?.to_string(),
                 author: r.get(1)?,
                 body: r.get(2)?,
                 created_at: rfc3339(r.get(3)?),

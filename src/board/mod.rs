@@ -97,7 +97,7 @@ pub const TASK_KINDS: [&str; 3] = ["goal", "test", "improve"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comment {
-    pub id: i64,
+    pub id: String,
     pub author: String,
     pub body: String,
     pub created_at: String,
@@ -134,6 +134,9 @@ pub struct NewTask {
     pub state: Option<State>,
     pub labels: Vec<String>,
     pub priority: Option<String>,
+    /// (`external_source`, `external_id`) for machine-made tasks: on Plane a repeat create
+    /// is answered 409 and adopts the existing item, so a retry never duplicates.
+    pub external: Option<(String, String)>,
 }
 
 /// A claim that won: the task is now Running and owned by `run_id`.
@@ -177,12 +180,20 @@ pub enum BoardError {
     NotFound(String),
     #[error("board database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Plane(plane::PlaneError),
     #[error("{0}")]
     Other(String),
 }
 
 /// The operations every lane and `oc task` command needs from a board backend.
 pub trait Board {
+    /// The state database (runs, executions, and for Plane the mirror).
+    fn conn(&self) -> &rusqlite::Connection;
+    /// Brings a remote board's local copy up to date when it is due; no-op for local.
+    fn sync(&self) -> BoardResult<()> {
+        Ok(())
+    }
     fn add(&self, task: NewTask) -> BoardResult<Task>;
     fn get(&self, id: &str) -> BoardResult<Task>;
     fn list(&self, state: Option<State>) -> BoardResult<Vec<Task>>;
@@ -200,4 +211,49 @@ pub trait Board {
     fn release(&self, id: &str, run_id: &str, to: State) -> BoardResult<bool>;
     /// Running tasks not touched since `older_than` (unix seconds) whose claim has no live run.
     fn stale_running(&self, older_than: i64) -> BoardResult<Vec<Task>>;
+}
+
+impl BoardError {
+    /// Plane refused the API key: retrying cannot help (the lane exits 77, no restart).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, BoardError::Plane(e) if e.is_auth())
+    }
+
+    /// Plane unreachable, throttled or failing: worth another try on a later cycle.
+    pub fn is_transient(&self) -> bool {
+        use plane::PlaneError as P;
+        matches!(
+            self,
+            BoardError::Plane(P::Transport { .. } | P::RateLimited { .. })
+        ) || matches!(self, BoardError::Plane(P::Status { status, .. }) if *status >= 500)
+    }
+}
+
+/// The configured board for reading only what this host already knows: for Plane the
+/// local mirror, without the API key or network (the janitor).
+pub fn open_offline(
+    config: &crate::config::Config,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Box<dyn Board>> {
+    Ok(match config.board.backend {
+        crate::config::BoardBackend::Local => Box::new(local::LocalBoard::open(state_dir)?),
+        crate::config::BoardBackend::Plane => {
+            Box::new(plane::PlaneBoard::open_offline(&config.board, state_dir)?)
+        }
+    })
+}
+
+/// The configured board: the embedded one, or Plane (through its local mirror).
+pub fn open(
+    config: &crate::config::Config,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Box<dyn Board>> {
+    Ok(match config.board.backend {
+        crate::config::BoardBackend::Local => Box::new(local::LocalBoard::open(state_dir)?),
+        crate::config::BoardBackend::Plane => Box::new(plane::PlaneBoard::open(
+            &config.board,
+            config.source.as_deref(),
+            state_dir,
+        )?),
+    })
 }

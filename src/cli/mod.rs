@@ -3,6 +3,7 @@
 pub mod ci_webhook;
 mod config_cmd;
 pub mod ingest;
+mod plane;
 mod run;
 mod service;
 mod status;
@@ -14,8 +15,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigError};
-use crate::daemon::EXIT_CONFIG;
 use crate::daemon::logging::{self, LogFormat};
+use crate::daemon::{EXIT_CONFIG, EXIT_NOPERM};
 
 /// Options every binary takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,6 +97,13 @@ enum Command {
     /// Ingested production errors: `reset` forgets them (a new report creates a new task), `list` shows them
     #[command(subcommand)]
     IngestDedup(ingest::DedupCommand),
+    /// Check that the board is usable: Plane reachable, key accepted, project and states
+    /// present (with the fix for each problem), labels, rate budget. Exit 1 on a problem
+    Doctor,
+    /// The Plane mirror's freshness and the API budget used by every process on this host
+    PlaneStatus(plane::PlaneStatusArgs),
+    /// Refresh the Plane mirror now (lanes do it on their own when it is due)
+    PlaneSync(plane::PlaneSyncArgs),
     /// Write the man pages of oc and the unit binaries into DIR (used by packaging)
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -122,6 +130,13 @@ pub fn oc_main() -> ExitCode {
         Command::Janitor => janitor(&cli.common),
         Command::CiEvents(args) => ci_webhook::ci_events(&cli.common, args),
         Command::IngestDedup(cmd) => ingest::dedup(&cli.common, cmd),
+        Command::Doctor => match plane::doctor(&cli.common) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::PlaneStatus(args) => plane::status(&cli.common, args),
+        Command::PlaneSync(args) => plane::sync(&cli.common, args),
         Command::Man { dir } => write_man_pages(&dir),
     };
     finish(result)
@@ -213,6 +228,15 @@ pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
             if let Some(config_error) = e.downcast_ref::<ConfigError>() {
                 report_error(&format!("{config_error}"), "config_invalid");
                 return ExitCode::from(EXIT_CONFIG as u8);
+            }
+            let auth = e
+                .downcast_ref::<crate::board::BoardError>()
+                .is_some_and(|b| b.is_auth())
+                || e.downcast_ref::<crate::board::plane::PlaneError>()
+                    .is_some_and(|p| p.is_auth());
+            if auth {
+                report_error(&format!("{e:#}"), "board_auth_failed");
+                return ExitCode::from(EXIT_NOPERM as u8);
             }
             if let Some(exit) = e.downcast_ref::<UserError>() {
                 eprintln!("error: {}", exit.0);

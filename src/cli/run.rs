@@ -75,9 +75,11 @@ pub fn run_next(common: &Common, args: RunNextArgs) -> anyhow::Result<()> {
 
 pub fn run_task(common: &Common, args: RunArgs) -> anyhow::Result<()> {
     let state_dir = common.state_dir_for_writing()?;
-    let board = crate::board::local::LocalBoard::open(&state_dir)?;
-    let task =
-        crate::board::Board::get(&board, &args.task_id).map_err(|e| UserError(e.to_string()))?;
+    let board = crate::board::open(&common.load_config()?, &state_dir)?;
+    let task = board.get(&args.task_id).map_err(|e| match e {
+        crate::board::BoardError::NotFound(_) => UserError(e.to_string()).into(),
+        other => anyhow::Error::from(other),
+    })?;
     drop(board);
     let role = args
         .role

@@ -138,13 +138,20 @@ fn pid_alive(status: &LaneStatus) -> bool {
 
 pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
     let (lanes, others, have_systemd) = gather(common, STALE_AFTER_SECS);
+    let board = common
+        .load_config()
+        .ok()
+        .and_then(|c| super::plane::summary(&c, &common.state_dir()));
     if args.json {
-        let value = serde_json::json!({"lanes": lanes, "units": others, "systemd": have_systemd});
+        let value = serde_json::json!({"lanes": lanes, "units": others, "systemd": have_systemd, "plane": board});
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     if !have_systemd {
         println!("(systemd not available: showing lane status files only)");
+    }
+    if let Some(board) = &board {
+        super::plane::print_summary(board);
     }
     if lanes.is_empty() {
         println!("no lanes: enable one with `systemctl enable --now oc-goal@slot1`");

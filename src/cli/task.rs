@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{Common, UserError};
-use crate::board::local::LocalBoard;
 use crate::board::{Board, BoardError, NewTask, State, TASK_KINDS, Task};
 
 #[derive(Debug, Subcommand)]
@@ -66,9 +65,15 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
         TaskCommand::Add(args) => Some(read_description(args)?),
         _ => None,
     };
-    let board = LocalBoard::open(&common.state_dir_for_writing()?)?;
+    let config = common.load_config()?;
+    let board = crate::board::open(&config, &common.state_dir_for_writing()?)?;
+    let board = board.as_ref();
+    if matches!(cmd, TaskCommand::List { .. }) {
+        // A fresh view of a remote board (no-op for the local one, and cheap when fresh).
+        board.sync()?;
+    }
     match cmd {
-        TaskCommand::Add(args) => add(&board, args, description.unwrap_or_default()),
+        TaskCommand::Add(args) => add(board, args, description.unwrap_or_default()),
         TaskCommand::List { state, json } => {
             let state = state.as_deref().map(parse_state).transpose()?;
             let tasks = board.list(state)?;
@@ -79,7 +84,7 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TaskCommand::Show { id, json } => show(&board, &id, json),
+        TaskCommand::Show { id, json } => show(board, &id, json),
         TaskCommand::Move { id, state } => {
             let state = parse_state(&state)?;
             board.move_to(&id, state).map_err(user)?;
@@ -103,7 +108,7 @@ fn read_description(args: &AddArgs) -> anyhow::Result<String> {
     })
 }
 
-fn add(board: &LocalBoard, args: AddArgs, description: String) -> anyhow::Result<()> {
+fn add(board: &dyn Board, args: AddArgs, description: String) -> anyhow::Result<()> {
     if !TASK_KINDS.contains(&args.kind.as_str()) {
         return Err(UserError(format!(
             "unknown kind `{}`; expected one of {TASK_KINDS:?}",
@@ -147,12 +152,13 @@ fn add(board: &LocalBoard, args: AddArgs, description: String) -> anyhow::Result
         state: Some(parse_state(&args.state)?),
         labels,
         priority,
+        external: None,
     })?;
     println!("{}", task.id);
     Ok(())
 }
 
-fn show(board: &LocalBoard, id: &str, json: bool) -> anyhow::Result<()> {
+fn show(board: &dyn Board, id: &str, json: bool) -> anyhow::Result<()> {
     let task = board.get(id).map_err(user)?;
     let comments = board.comments(id)?;
     let executions = crate::store::executions::for_task(board.conn(), &task.id)?;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::locate::locate;
-use super::{AgentBackend, Config, env, paths};
+use super::{AgentBackend, BoardBackend, Config, env, paths};
 use crate::board::TASK_KINDS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,10 +181,90 @@ fn check(config: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             ));
         }
     }
+    check_board(config, &fail)?;
     if config.cost_per_execution_usd.is_nan() || config.cost_per_execution_usd < 0.0 {
         return Err(fail(
             &["cost_per_execution_usd"],
             "cost_per_execution_usd must be zero or more".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `backend: plane` needs where the board is and how to authenticate.
+fn check_board(
+    config: &Config,
+    fail: &dyn Fn(&[&str], String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let board = &config.board;
+    if board.backend != BoardBackend::Plane {
+        for (key, set) in [
+            ("base_url", board.base_url.is_some()),
+            ("workspace_slug", board.workspace_slug.is_some()),
+            ("project_id", board.project_id.is_some()),
+        ] {
+            if set {
+                return Err(fail(
+                    &["board", key],
+                    format!(
+                        "board.{key} is only used with `backend: plane`; set backend: plane or remove it"
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let required = [
+        ("base_url", &board.base_url, "https://plane.example.com"),
+        ("workspace_slug", &board.workspace_slug, "my-workspace"),
+        (
+            "project_id",
+            &board.project_id,
+            "<project UUID from the project's URL>",
+        ),
+    ];
+    for (key, value, example) in required {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            return Err(fail(
+                &["board", "backend"],
+                format!(
+                    "board.backend is `plane` but board.{key} is missing; e.g. {key}: {example}"
+                ),
+            ));
+        }
+    }
+    let base = board.base_url.as_deref().unwrap_or_default().trim();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(fail(
+            &["board", "base_url"],
+            format!("board.base_url {base:?} must start with http:// or https://"),
+        ));
+    }
+    for (key, value) in [
+        ("workspace_slug", &board.workspace_slug),
+        ("project_id", &board.project_id),
+    ] {
+        if value.as_deref().is_some_and(|v| v.contains('/')) {
+            return Err(fail(
+                &["board", key],
+                format!("board.{key} must not contain `/`"),
+            ));
+        }
+    }
+    if board
+        .credential
+        .as_deref()
+        .is_some_and(|c| c.contains('/') || c.trim().is_empty())
+    {
+        return Err(fail(
+            &["board", "credential"],
+            "board.credential is a file name (e.g. plane-token), not a path".into(),
+        ));
+    }
+    if board.sync_interval_seconds > board.full_resync_seconds {
+        return Err(fail(
+            &["board", "sync_interval_seconds"],
+            "board.sync_interval_seconds must not exceed board.full_resync_seconds".into(),
         ));
     }
     Ok(())

@@ -56,11 +56,41 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardConfig {
     #[serde(default)]
     pub backend: BoardBackend,
+    /// Plane instance root (`https://plane.example.com`); `backend: plane` only.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub workspace_slug: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Environment variable holding the API key (default `PLANE_API_TOKEN`).
+    #[serde(default)]
+    pub api_token_env: Option<String>,
+    /// Credential file name holding the API key (`$CREDENTIALS_DIRECTORY/oc_<name>` under
+    /// systemd, else `credentials/<name>` beside the config file). Wins over the env.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// How stale the local mirror may get before a lane refreshes it (one request when
+    /// little changed), shared by every lane on the host.
+    #[serde(default = "defaults::plane_sync_interval")]
+    pub sync_interval_seconds: u64,
+    /// Full re-read of the board (finds deleted items, refreshes states and labels).
+    #[serde(default = "defaults::plane_full_resync")]
+    pub full_resync_seconds: u64,
+    /// Wait between posting a claim marker and reading the markers back (see docs).
+    #[serde(default = "defaults::plane_claim_settle_ms")]
+    pub claim_settle_ms: u64,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -68,6 +98,7 @@ pub struct BoardConfig {
 pub enum BoardBackend {
     #[default]
     Local,
+    Plane,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -443,6 +474,15 @@ impl Config {
 mod defaults {
     pub fn yes() -> bool {
         true
+    }
+    pub fn plane_sync_interval() -> u64 {
+        15
+    }
+    pub fn plane_full_resync() -> u64 {
+        1800
+    }
+    pub fn plane_claim_settle_ms() -> u64 {
+        1500
     }
     pub fn max_concurrent_kodo() -> u32 {
         1

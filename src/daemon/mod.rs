@@ -10,3 +10,6 @@ pub mod subprocess;
 
 /// sysexits' EX_CONFIG: the unit files carry `RestartPreventExitStatus=78`.
 pub const EXIT_CONFIG: i32 = 78;
+/// EX_NOPERM: the board refused our credentials. Units list it in RestartPreventExitStatus,
+/// since a restart cannot fix a revoked or mistyped API key.
+pub const EXIT_NOPERM: i32 = 77;

@@ -31,9 +31,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::board::local::LocalBoard;
 use crate::board::{Board, BoardError};
-use crate::config::{BoardBackend, Config};
+use crate::config::Config;
 
 pub use dedup::{DedupEntry, dedup_key, list, reset};
 
@@ -103,33 +102,22 @@ pub struct Report<'a> {
     pub origin: &'a str,
 }
 
-/// The board backend plus the database holding the dedup table. For the local board they
-/// are one connection, so the task insert joins the dedup transaction; a remote backend
-/// would bring its own client and use the state database next to it.
-enum Sink {
-    Local(LocalBoard),
-}
-
-/// An open board and database, kept by the long-running tailer between reports.
+/// An open board and database, kept by the long-running tailer between reports. The dedup
+/// table lives in the board's state database; for the local board the task insert joins
+/// the dedup transaction, and a Plane create is made idempotent by its external id.
 pub struct Ingestor<'a> {
     config: &'a Config,
-    sink: Sink,
+    board: Box<dyn Board>,
 }
 
 impl<'a> Ingestor<'a> {
     pub fn open(config: &'a Config, state_dir: &Path) -> Result<Self, IngestError> {
-        let sink = match config.board.backend {
-            BoardBackend::Local => {
-                Sink::Local(LocalBoard::open(state_dir).map_err(IngestError::Store)?)
-            }
-        };
-        Ok(Self { config, sink })
+        let board = crate::board::open(config, state_dir).map_err(IngestError::Store)?;
+        Ok(Self { config, board })
     }
 
     fn parts(&self) -> (&dyn Board, &Connection) {
-        match &self.sink {
-            Sink::Local(board) => (board, board.conn()),
-        }
+        (self.board.as_ref(), self.board.conn())
     }
 
     /// The state database (log offsets live here too).
@@ -171,7 +159,7 @@ impl<'a> Ingestor<'a> {
             });
         }
         let known_repo = self.config.repos.contains_key(&repo);
-        let new_task = task::build(&task::Fields {
+        let mut new_task = task::build(&task::Fields {
             repo: &repo,
             text,
             origin: report.origin,
@@ -179,6 +167,13 @@ impl<'a> Ingestor<'a> {
             now,
             known_repo,
         });
+        // A crash between the create and the commit below must not make a duplicate on the
+        // next report: the same key in the same window adopts the item (Plane's 409).
+        let bucket = now / window.as_secs().max(1) as i64;
+        new_task.external = Some((
+            crate::board::plane::board::EXTERNAL_SOURCE.to_string(),
+            format!("error-ingest:{key}:{bucket}"),
+        ));
         let created = board.add(new_task)?;
         dedup::record(&tx, &key, &repo, &created.id, now)?;
         // Dropping `tx` on an error above rolls the task back with it: no task without
@@ -288,7 +283,7 @@ mod tests {
         );
         let other = submit(&c, dir.path(), Some("api"), "ERROR boom\n  at x").unwrap();
         assert!(!other.duplicate && other.task_id != first.task_id);
-        let board = LocalBoard::open(dir.path()).unwrap();
+        let board = crate::board::local::LocalBoard::open(dir.path()).unwrap();
         let task = board.get(&other.task_id).unwrap();
         assert_eq!(
             task.state,

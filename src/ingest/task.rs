@@ -53,6 +53,7 @@ pub(super) fn build(f: &Fields<'_>) -> NewTask {
             "priority: high".into(),
         ],
         priority: Some("high".into()),
+        external: None,
     }
 }
 

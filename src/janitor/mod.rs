@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::board::local::LocalBoard;
 use crate::board::{Board, State, parse_local_id};
 use crate::config::Config;
 use crate::daemon::shutdown::Shutdown;
@@ -27,19 +26,21 @@ pub fn run(
     shutdown: &Shutdown,
 ) -> anyhow::Result<JanitorReport> {
     let retention = Duration::from_secs(u64::from(config.limits.retention_days) * 86400);
-    let board = LocalBoard::open(state_dir)?;
+    // The janitor runs without network: a Plane board is read from the local mirror.
+    let board = crate::board::open_offline(config, state_dir)?;
+    let board = board.as_ref();
     let mut report = JanitorReport {
         reports_removed: remove_old_reports(state_dir, retention),
         ..Default::default()
     };
-    report.workspaces_removed = remove_unowned_workspaces(&board, state_dir)?;
+    report.workspaces_removed = remove_unowned_workspaces(board, state_dir)?;
     report.runs_forgotten = board.conn().execute(
         "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
         [crate::store::now() - retention.as_secs() as i64],
     )?;
     for (key, repo) in &config.repos {
         if let Some(path) = &repo.local_path {
-            match prune_task_branches(&board, path, retention, shutdown, state_dir) {
+            match prune_task_branches(board, path, retention, shutdown, state_dir) {
                 Ok(pruned) => report
                     .branches_pruned
                     .extend(pruned.into_iter().map(|b| format!("{key}:{b}"))),
@@ -91,7 +92,7 @@ fn remove_old_reports(state_dir: &Path, retention: Duration) -> usize {
 }
 
 /// Workspaces no live run owns (see [`workspace::unowned`]).
-fn remove_unowned_workspaces(board: &LocalBoard, state_dir: &Path) -> anyhow::Result<usize> {
+fn remove_unowned_workspaces(board: &dyn Board, state_dir: &Path) -> anyhow::Result<usize> {
     let mut removed = 0;
     for path in workspace::unowned(state_dir, board.conn())? {
         if workspace::remove(&path).is_ok() {
@@ -106,7 +107,7 @@ fn remove_unowned_workspaces(board: &LocalBoard, state_dir: &Path) -> anyhow::Re
 /// Cancelled) or gone, whose last commit is older than the retention, and which are not
 /// checked out.
 fn prune_task_branches(
-    board: &LocalBoard,
+    board: &dyn Board,
     repo: &Path,
     retention: Duration,
     shutdown: &Shutdown,
@@ -146,23 +147,54 @@ fn prune_task_branches(
     Ok(pruned)
 }
 
-/// `oc/t-17-fix-it` → task T-17: finished when Done/Cancelled, or when no such task exists.
-fn task_finished(board: &LocalBoard, branch: &str) -> bool {
-    let Some(rest) = branch.strip_prefix("oc/") else {
+/// `oc/t-17-fix-it` → task T-17 (`oc/<uuid>-fix-it` on Plane): finished when Done or
+/// Cancelled, or when no such task exists. A branch naming no task is left alone.
+fn task_finished(board: &dyn Board, branch: &str) -> bool {
+    let Some(id) = branch.strip_prefix("oc/").and_then(task_id_of_branch) else {
         return false;
     };
-    let id: String = rest
-        .trim_start_matches(['t', 'T'])
-        .trim_start_matches('-')
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let Some(n) = parse_local_id(&id) else {
-        return false;
-    };
-    match board.get(&crate::board::format_local_id(n)) {
+    match board.get(&id) {
         Ok(task) => matches!(task.state, State::Done | State::Cancelled),
         Err(crate::board::BoardError::NotFound(_)) => true,
         Err(_) => false,
+    }
+}
+
+fn task_id_of_branch(rest: &str) -> Option<String> {
+    let uuid: String = rest.chars().take(36).collect();
+    let is_uuid = uuid.len() == 36
+        && uuid.chars().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if is_uuid {
+        return Some(uuid);
+    }
+    let digits: String = rest
+        .strip_prefix("t-")
+        .or_else(|| rest.strip_prefix("T-"))?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    parse_local_id(&digits).map(crate::board::format_local_id)
+}
+
+#[cfg(test)]
+mod branch_tests {
+    use super::task_id_of_branch;
+
+    #[test]
+    fn branch_names_map_back_to_their_task() {
+        assert_eq!(task_id_of_branch("t-17-fix-it").as_deref(), Some("T-17"));
+        assert_eq!(
+            task_id_of_branch("2d7c9e41-5a3b-4c6d-8e9f-0a1b2c3d4e5f-fix").as_deref(),
+            Some("2d7c9e41-5a3b-4c6d-8e9f-0a1b2c3d4e5f")
+        );
+        // A hex-looking prefix that is not a whole UUID names no task.
+        assert_eq!(task_id_of_branch("2d7c9e41-fix"), None);
+        assert_eq!(task_id_of_branch("feature"), None);
     }
 }

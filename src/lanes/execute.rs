@@ -10,7 +10,7 @@ use super::report::{ResultComment, excerpt};
 use super::{Lane, goalfile};
 use crate::agent::classify::RunClass;
 use crate::board::description::{DescriptionError, ParsedTask, parse_task};
-use crate::board::{Board, Claim, State};
+use crate::board::{Claim, State};
 use crate::config::{Config, RepoConfig};
 use crate::daemon::subprocess::{self, Spec};
 use crate::store::runs::NewRun;

@@ -11,7 +11,6 @@ mod report;
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use crate::board::local::LocalBoard;
 use crate::board::{Board, ClaimRequest, State};
 use crate::config::Config;
 use crate::daemon::notify::Notifier;
@@ -34,7 +33,7 @@ pub struct Lane {
     pub slot: String,
     pub config: Config,
     pub state_dir: PathBuf,
-    pub board: LocalBoard,
+    pub board: Box<dyn Board>,
     pub shutdown: Shutdown,
     runtime_dir: PathBuf,
     notifier: RefCell<Notifier>,
@@ -66,7 +65,7 @@ impl Lane {
         state_dir: PathBuf,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let board = LocalBoard::open(&state_dir)?;
+        let board = crate::board::open(&config, &state_dir)?;
         let runtime_dir = crate::config::paths::runtime_dir(&state_dir);
         let name = lane_name(role, slot);
         let status = LaneStatus {
@@ -154,8 +153,28 @@ impl Lane {
         self.notifier
             .borrow()
             .ready(&format!("cycle 0 · starting · {}", self.name()));
+        let mut board_failures = 0u32;
         loop {
-            let result = self.cycle()?;
+            let result = match self.cycle() {
+                Ok(result) => {
+                    board_failures = 0;
+                    result
+                }
+                Err(e) if is_transient_board_error(&e) => {
+                    // Plane down or throttled: wait and try again, backing off, instead of
+                    // exiting into a restart loop. The task (if any) was handed back.
+                    board_failures += 1;
+                    tracing::warn!(event = "board_unreachable", lane = %self.name(), failures = board_failures, error = %format!("{e:#}"), "board unreachable: {e:#}");
+                    self.set_status("idle", "board_unreachable", None);
+                    let backoff = interval * board_failures.min(8);
+                    let tick = self.notifier.borrow().max_block();
+                    if !self.shutdown.sleep(backoff, tick, || self.keepalive()) {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if matches!(result, CycleResult::Stopping) || self.shutdown.requested() {
                 break;
             }
@@ -190,6 +209,8 @@ impl Lane {
             return Ok(CycleResult::Skipped(skip));
         }
         let first = self.cycle == 1;
+        // A remote board's mirror is refreshed here when due (one lane per host does it).
+        self.board.sync()?;
         recovery::recover_dead_runs(self)?;
         if first || self.cycle % HOUSEKEEPING_EVERY == 0 {
             let ttl = if first {
@@ -295,6 +316,11 @@ impl Lane {
             lane: self.name(),
         }
     }
+}
+
+fn is_transient_board_error(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<crate::board::BoardError>()
+        .is_some_and(|b| b.is_transient())
 }
 
 pub fn lane_name(role: &str, slot: &str) -> String {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Lane, role_tag};
-use crate::board::{Board, State};
+use crate::board::State;
 use crate::daemon::procs::{group_members, hostname, processes_in};
 use crate::daemon::subprocess::kill_group;
 use crate::store::{now, runs};

@@ -108,6 +108,59 @@ CREATE TABLE log_offsets (
     updated_at INTEGER NOT NULL
 );
 "#,
+    r#"
+-- The Plane board's local mirror: lanes read it instead of polling Plane, so the API
+-- budget does not grow with the number of lanes. Times as Plane sent them, plus
+-- microseconds (UTC) for comparisons.
+CREATE TABLE plane_items (
+    id          TEXT PRIMARY KEY,
+    sequence_id INTEGER,
+    title       TEXT NOT NULL,
+    -- the suite's state name; NULL for a project state the suite does not use (Todo…)
+    state       TEXT,
+    plane_state TEXT NOT NULL DEFAULT '',
+    priority    TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    labels      TEXT NOT NULL DEFAULT '[]',
+    kind        TEXT,
+    repo        TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    updated_us  INTEGER NOT NULL,
+    rank_key    INTEGER NOT NULL,
+    -- this host's winning claim (run id) and the round it won (updated_us seen Ready)
+    claimed_by  TEXT,
+    claim_since INTEGER,
+    synced_at   INTEGER NOT NULL
+);
+CREATE INDEX plane_items_claim ON plane_items (state, kind, rank_key DESC, id);
+CREATE INDEX plane_items_seq ON plane_items (sequence_id);
+-- One row: the mirror's progress and the lease that lets one process at a time sync.
+CREATE TABLE plane_sync (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    project      TEXT,
+    watermark_us INTEGER NOT NULL DEFAULT 0,
+    last_sync    INTEGER NOT NULL DEFAULT 0,
+    last_full    INTEGER NOT NULL DEFAULT 0,
+    lease_holder TEXT,
+    lease_until  INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+INSERT INTO plane_sync (id) VALUES (1);
+-- Every request to Plane from every process on this host, per minute, and the last
+-- rate-limit headers Plane sent.
+CREATE TABLE plane_requests (
+    minute    INTEGER PRIMARY KEY,
+    requests  INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE plane_rate (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    remaining   INTEGER,
+    reset       INTEGER,
+    observed_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../support_plane/mod.rs"]
+pub mod fake_plane;
+
 pub const OC: &str = env!("CARGO_BIN_EXE_oc");
 pub const OC_GOAL: &str = env!("CARGO_BIN_EXE_oc-goal");
 
@@ -127,11 +130,13 @@ pub struct ConfigSpec {
     pub repos: BTreeMap<String, RepoSpec>,
     /// Raw top-level YAML appended at the end (maintenance_windows, cost_per_execution_usd…).
     pub extra: String,
+    /// The `board:` mapping as flow YAML.
+    pub board: String,
 }
 
 impl ConfigSpec {
     pub fn render(&self) -> String {
-        let mut y = String::from("board: {backend: local}\nagent:\n  backend: command\n");
+        let mut y = format!("board: {}\nagent:\n  backend: command\n", self.board);
         let command: Vec<String> = self.agent_command.iter().map(|c| yaml_str(c)).collect();
         y.push_str(&format!("  command: [{}]\n", command.join(", ")));
         y.push_str(&format!(
@@ -188,6 +193,27 @@ pub struct World {
     /// An empty git config so the user's own settings (signing, hooks) stay out.
     pub gitconfig: PathBuf,
     pub config: ConfigSpec,
+    /// The fake Plane behind the board when the world runs on the Plane backend.
+    pub plane: Option<fake_plane::FakePlane>,
+}
+
+/// Env var naming the board backend the scenario tests run on: `local` (default) or
+/// `plane` (a fake Plane per world). scripts/test-all runs the scenarios on both.
+pub const BOARD_ENV: &str = "OC_TEST_BOARD";
+/// Where the Plane key is passed to the binaries in Plane worlds.
+pub const PLANE_KEY_ENV: &str = "OC_TEST_PLANE_KEY";
+
+pub fn plane_backend_selected() -> bool {
+    std::env::var(BOARD_ENV).is_ok_and(|v| v == "plane")
+}
+
+/// The `board:` flow mapping for a fake Plane at `base_url`.
+pub fn plane_board_yaml(base_url: &str, extra: &str) -> String {
+    format!(
+        "{{backend: plane, base_url: {base_url}, workspace_slug: {}, project_id: {}, api_token_env: {PLANE_KEY_ENV}, sync_interval_seconds: 0, claim_settle_ms: 50{extra}}}",
+        fake_plane::WORKSPACE_SLUG,
+        fake_plane::PROJECT_ID
+    )
 }
 
 impl World {
@@ -215,9 +241,17 @@ impl World {
                 limits: BTreeMap::new(),
                 repos: BTreeMap::new(),
                 extra: String::new(),
+                board: "{backend: local}".into(),
             },
             dir,
+            plane: None,
         };
+        if plane_backend_selected() {
+            world.use_plane(fake_plane::FakePlane::with_rate_limit(
+                1_000_000,
+                Duration::from_secs(60),
+            ));
+        }
         world.remote = world.bare_repo("demo");
         world.config.repos.insert(
             "demo".into(),
@@ -227,11 +261,25 @@ impl World {
                 extra: Vec::new(),
             },
         );
+        // Every command reads the config (it names the board backend).
+        world.write_config();
         world
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Puts the board on `fake` (call `write_config` afterwards if the config was written).
+    pub fn use_plane(&mut self, fake: fake_plane::FakePlane) {
+        self.config.board = plane_board_yaml(&fake.base_url(), "");
+        self.plane = Some(fake);
+    }
+
+    pub fn fake_plane(&self) -> &fake_plane::FakePlane {
+        self.plane
+            .as_ref()
+            .expect("this world runs on the Plane backend")
     }
 
     /// Writes the config file from `self.config`.
@@ -369,6 +417,7 @@ impl World {
         ] {
             c.env_remove(name);
         }
+        c.env(PLANE_KEY_ENV, fake_plane::API_KEY);
         c.env("OPERATIONS_CENTER_CONFIG", &self.config_path)
             .env("OPERATIONS_CENTER_STATE_DIR", &self.state)
             .env("GIT_CONFIG_GLOBAL", &self.gitconfig)

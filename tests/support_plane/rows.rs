@@ -100,6 +100,8 @@ pub struct Item {
     pub labels: Vec<String>,
     #[serde(skip)]
     pub created_us: i64,
+    #[serde(skip)]
+    pub updated_us: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]

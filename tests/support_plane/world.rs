@@ -112,7 +112,19 @@ impl World {
                 None => Reply::not_found(),
             };
         }
-        wire::paginate(&self.items_ordered(), query)
+        // The view applies `order_by` to the queryset (default `-created_at`); a field the
+        // model lacks makes Django raise, which Plane answers with 500.
+        let mut items = self.items_ordered();
+        match param(query, "order_by").unwrap_or("-created_at") {
+            "-created_at" => {}
+            "created_at" => items.reverse(),
+            "-updated_at" => items.sort_by_key(|i| std::cmp::Reverse(i.updated_us)),
+            "updated_at" => items.sort_by_key(|i| i.updated_us),
+            "sequence_id" => items.sort_by_key(|i| i.sequence_id),
+            "-sequence_id" => items.sort_by_key(|i| std::cmp::Reverse(i.sequence_id)),
+            _ => return Reply::error(500, "Something went wrong please try again later"),
+        }
+        wire::paginate(&items, query)
     }
 
     pub fn get_item(&self, id: &str) -> Reply {
@@ -167,6 +179,7 @@ impl World {
             assignees: Vec::new(),
             labels: Vec::new(),
             created_us: now,
+            updated_us: now,
         };
         self.apply(&mut item, body)?;
         // Validation first, then the dedup check (a bad body is 400 even when duplicated).
@@ -212,7 +225,9 @@ impl World {
                 id,
             );
         }
-        item.updated_at = iso(now_micros());
+        let stamp = now_micros();
+        item.updated_at = iso(stamp);
+        item.updated_us = stamp;
         item.updated_by = BOT_USER.into();
         self.items[pos] = item.clone();
         Reply::json(200, &item)

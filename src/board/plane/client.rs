@@ -131,6 +131,24 @@ impl PlaneClient {
         self.list_all("work-items/")
     }
 
+    /// One page of work items in `order_by` order (`-updated_at` for incremental syncs).
+    pub fn work_items_page(&self, order_by: &str, cursor: Option<&str>) -> Result<Page<WorkItem>> {
+        let mut query = vec![
+            ("per_page", PER_PAGE.to_string()),
+            ("order_by", order_by.to_string()),
+        ];
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_string()));
+        }
+        self.get("work-items/", &query)
+    }
+
+    /// Forgets the cached states and labels, so the next use reads them again.
+    pub fn forget_vocabulary(&self) {
+        *self.states.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.labels.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     pub fn get_work_item(&self, id: &str) -> Result<WorkItem> {
         self.get(&format!("work-items/{id}/"), &[])
     }

@@ -75,7 +75,7 @@ impl From<PlaneError> for BoardError {
     fn from(e: PlaneError) -> Self {
         match e {
             PlaneError::NotFound(what) => BoardError::NotFound(what),
-            other => BoardError::Other(other.to_string()),
+            other => BoardError::Plane(other),
         }
     }
 }
