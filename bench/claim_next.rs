@@ -83,6 +83,7 @@ fn fill_board(board: &LocalBoard, size: usize) {
                 state: Some(state),
                 labels: vec![format!("task-kind: {kind}"), "repo: demo".into()],
                 priority: priorities[i % priorities.len()].map(str::to_string),
+                external: None,
             })
             .expect("add");
     }

@@ -14,7 +14,8 @@ const KODO_FULL_SUCCESS: &str = concat!(
 /// Config for a non-`command` backend; the rest as the support world sets it up.
 fn write_config(w: &World, agent_yaml: &str) {
     let text = format!(
-        "board: {{backend: local}}\n{agent_yaml}max_concurrent_kodo: 0\nmin_kodo_available_mb: 0\nrepos:\n  demo:\n    clone_url: {}\n    validation_commands: [\"test -f CHANGES.md\"]\n",
+        "board: {}\n{agent_yaml}max_concurrent_kodo: 0\nmin_kodo_available_mb: 0\nrepos:\n  demo:\n    clone_url: {}\n    validation_commands: [\"test -f CHANGES.md\"]\n",
+        w.config.board,
         yaml_str(&w.remote.to_string_lossy())
     );
     std::fs::write(&w.config_path, text).unwrap();

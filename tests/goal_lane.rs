@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{World, bullet, comment_starting, executions, sh_quote};
+use support::{World, bullet, comment_starting, executions, sh_quote, task_branch};
 
 const RESULT: &str = "[Goal] Execution result";
 
@@ -45,10 +45,10 @@ fn success_pushes_branch_and_moves_to_review() {
         writing_agent(None)
     ));
     let id = w.add_goal("Add a changelog");
-    assert_eq!(id, "T-1");
+    assert_eq!(id, w.nth_id(1, &id));
 
     let line = w.run_next();
-    assert_eq!(line, "executed T-1: Review (executed)");
+    assert_eq!(line, format!("executed {id}: Review (executed)"));
 
     // The agent ran in the clone and got the goal in a file outside it.
     let goal = std::fs::read_to_string(seen.join("goal.md")).unwrap();
@@ -70,7 +70,8 @@ fn success_pushes_branch_and_moves_to_review() {
     );
 
     // The branch is in the bare repo with the agent's change, committed under the title.
-    let branch = "oc/t-1-add-a-changelog";
+    let branch = task_branch(&id, "add-a-changelog");
+    let branch = branch.as_str();
     assert_eq!(w.oc_branches(&w.remote), vec![branch.to_string()]);
     let remote = w.remote.to_string_lossy().into_owned();
     let subject = w.git(
@@ -87,7 +88,7 @@ fn success_pushes_branch_and_moves_to_review() {
             &format!("{branch}:CHANGES.md"),
         ],
     );
-    assert_eq!(changes, "# Changes\n\n- T-1\n");
+    assert_eq!(changes, format!("# Changes\n\n- {id}\n"));
     let parent = w.git(
         w.path(),
         &["--git-dir", &remote, "rev-parse", &format!("{branch}~1")],
@@ -139,7 +140,7 @@ fn await_review_moves_success_to_in_review() {
     assert_eq!(bullet(&comment, "branch_pushed").as_deref(), Some("true"));
     assert_eq!(
         w.oc_branches(&w.remote),
-        vec!["oc/t-1-hand-over-for-review".to_string()]
+        vec![task_branch(&id, "hand-over-for-review")]
     );
 }
 
@@ -226,7 +227,8 @@ fn validation_failure_blocks_and_pushes_a_draft_branch() {
     );
 
     // The draft branch carries the agent's work.
-    let branch = "oc/t-1-write-release-notes";
+    let branch = task_branch(&id, "write-release-notes");
+    let branch = branch.as_str();
     assert_eq!(w.oc_branches(&w.remote), vec![branch.to_string()]);
     let remote = w.remote.to_string_lossy().into_owned();
     let notes = w.git(

@@ -29,7 +29,7 @@ fn add_list_show_move_comment_round_trip() {
             "source: autonomy",
         ],
     );
-    assert_eq!(first, "T-1");
+    assert_eq!(first, w.nth_id(1, &first));
     let body_file = w.path().join("body.md");
     std::fs::write(&body_file, "## Goal\nSecond.\n").unwrap();
     let second = w.add_task(
@@ -43,10 +43,10 @@ fn add_list_show_move_comment_round_trip() {
             "Backlog",
         ],
     );
-    assert_eq!(second, "T-2");
+    assert_eq!(second, w.nth_id(2, &second));
 
     let task = w.task_json(&first);
-    assert_eq!(task["id"], "T-1");
+    assert_eq!(task["id"], first.as_str());
     assert_eq!(task["title"], "Add a changelog");
     assert_eq!(task["state"], "Ready for AI");
     assert_eq!(task["priority"], "high");
@@ -65,9 +65,9 @@ fn add_list_show_move_comment_round_trip() {
     assert_eq!(w.task_json(&second)["description"], "## Goal\nSecond.\n");
 
     // list: everything, and by state (board name or shell spelling).
-    assert_eq!(ids(&w.task_list(None)), vec!["T-1", "T-2"]);
-    assert_eq!(ids(&w.task_list(Some("Ready for AI"))), vec!["T-1"]);
-    assert_eq!(ids(&w.task_list(Some("backlog"))), vec!["T-2"]);
+    assert_eq!(ids(&w.task_list(None)), vec![first.clone(), second.clone()]);
+    assert_eq!(ids(&w.task_list(Some("Ready for AI"))), vec![first.clone()]);
+    assert_eq!(ids(&w.task_list(Some("backlog"))), vec![second.clone()]);
     let table = w.oc_ok(&["task", "list"]);
     assert!(
         table.contains("Add a changelog") && table.contains("Later work"),
@@ -79,8 +79,11 @@ fn add_list_show_move_comment_round_trip() {
     assert_eq!(w.task_state(&second), "Ready for AI");
     w.oc_ok(&["task", "move", &first, "Blocked"]);
     assert_eq!(w.task_state(&first), "Blocked");
-    assert_eq!(ids(&w.task_list(Some("blocked"))), vec!["T-1"]);
-    assert_eq!(ids(&w.task_list(Some("ready for ai"))), vec!["T-2"]);
+    assert_eq!(ids(&w.task_list(Some("blocked"))), vec![first.clone()]);
+    assert_eq!(
+        ids(&w.task_list(Some("ready for ai"))),
+        vec![second.clone()]
+    );
 
     // comment
     w.oc_ok(&[

@@ -115,9 +115,25 @@ pub fn list(db: &Connection) -> rusqlite::Result<Vec<DedupEntry>> {
 /// Forgets every entry, or those of one repo key; returns how many went. The next report
 /// of a forgotten error creates a new task.
 pub fn reset(db: &Connection, repo_key: Option<&str>) -> rusqlite::Result<usize> {
-    db.execute(
+    let tx = db.unchecked_transaction()?;
+    let forgotten = tx.execute(
         "DELETE FROM ingest_dedup WHERE ?1 IS NULL OR repo_key = ?1",
         [repo_key],
+    )?;
+    tx.execute(
+        "UPDATE ingest_generation SET generation = generation + 1 WHERE id = 1",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(forgotten)
+}
+
+/// How many resets happened (see the `ingest_generation` table).
+pub fn generation(db: &Connection) -> rusqlite::Result<i64> {
+    db.query_row(
+        "SELECT generation FROM ingest_generation WHERE id = 1",
+        [],
+        |r| r.get(0),
     )
 }
 

@@ -168,11 +168,13 @@ impl<'a> Ingestor<'a> {
             known_repo,
         });
         // A crash between the create and the commit below must not make a duplicate on the
-        // next report: the same key in the same window adopts the item (Plane's 409).
-        let bucket = now / window.as_secs().max(1) as i64;
+        // next report: the same key in the same window-sized period (and since the same
+        // reset) adopts the item through Plane's 409.
+        let period = now / window.as_secs().max(1) as i64;
+        let generation = dedup::generation(&tx)?;
         new_task.external = Some((
             crate::board::plane::board::EXTERNAL_SOURCE.to_string(),
-            format!("error-ingest:{key}:{bucket}"),
+            format!("error-ingest:{key}:{period}:{generation}"),
         ));
         let created = board.add(new_task)?;
         dedup::record(&tx, &key, &repo, &created.id, now)?;

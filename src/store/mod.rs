@@ -160,6 +160,13 @@ CREATE TABLE plane_rate (
     reset       INTEGER,
     observed_at INTEGER NOT NULL
 );
+-- Bumped by `oc ingest-dedup reset`; part of an ingested task's external id, so after a
+-- reset the same error makes a new Plane item instead of adopting the old one.
+CREATE TABLE ingest_generation (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO ingest_generation (id, generation) VALUES (1, 0);
 "#,
 ];
 

@@ -30,6 +30,11 @@ macro_rules! testdata {
     };
 }
 
+/// The task branch the lane pushes for task `id` titled with `slug`.
+pub fn task_branch(id: &str, slug: &str) -> String {
+    format!("oc/{}-{slug}", id.to_ascii_lowercase())
+}
+
 /// How long a single `oc` command may take before the test gives up on it.
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -200,8 +205,9 @@ pub struct World {
 /// Env var naming the board backend the scenario tests run on: `local` (default) or
 /// `plane` (a fake Plane per world). scripts/test-all runs the scenarios on both.
 pub const BOARD_ENV: &str = "OC_TEST_BOARD";
-/// Where the Plane key is passed to the binaries in Plane worlds.
-pub const PLANE_KEY_ENV: &str = "OC_TEST_PLANE_KEY";
+/// The credential file (beside the config, in `credentials/`) holding the Plane key, so
+/// the binaries and in-process library calls find it alike.
+pub const PLANE_CREDENTIAL: &str = "plane-token";
 
 pub fn plane_backend_selected() -> bool {
     std::env::var(BOARD_ENV).is_ok_and(|v| v == "plane")
@@ -210,7 +216,7 @@ pub fn plane_backend_selected() -> bool {
 /// The `board:` flow mapping for a fake Plane at `base_url`.
 pub fn plane_board_yaml(base_url: &str, extra: &str) -> String {
     format!(
-        "{{backend: plane, base_url: {base_url}, workspace_slug: {}, project_id: {}, api_token_env: {PLANE_KEY_ENV}, sync_interval_seconds: 0, claim_settle_ms: 50{extra}}}",
+        "{{backend: plane, base_url: {base_url}, workspace_slug: {}, project_id: {}, credential: {PLANE_CREDENTIAL}, sync_interval_seconds: 0, claim_settle_ms: 50{extra}}}",
         fake_plane::WORKSPACE_SLUG,
         fake_plane::PROJECT_ID
     )
@@ -272,6 +278,13 @@ impl World {
 
     /// Puts the board on `fake` (call `write_config` afterwards if the config was written).
     pub fn use_plane(&mut self, fake: fake_plane::FakePlane) {
+        let credentials = self.path().join("credentials");
+        std::fs::create_dir_all(&credentials).unwrap();
+        std::fs::write(
+            credentials.join(PLANE_CREDENTIAL),
+            format!("{}\n", fake_plane::API_KEY),
+        )
+        .unwrap();
         self.config.board = plane_board_yaml(&fake.base_url(), "");
         self.plane = Some(fake);
     }
@@ -417,7 +430,6 @@ impl World {
         ] {
             c.env_remove(name);
         }
-        c.env(PLANE_KEY_ENV, fake_plane::API_KEY);
         c.env("OPERATIONS_CENTER_CONFIG", &self.config_path)
             .env("OPERATIONS_CENTER_STATE_DIR", &self.state)
             .env("GIT_CONFIG_GLOBAL", &self.gitconfig)
@@ -487,11 +499,31 @@ impl World {
     }
 
     /// `oc task add --title T --repo demo --body '## Goal …' <extra>`; returns the id.
+    /// The id the n-th task added to a fresh world gets (`T-n` on the embedded board); on
+    /// Plane ids are UUIDs, so there the given id is returned as is.
+    pub fn nth_id(&self, n: usize, id: &str) -> String {
+        if self.plane.is_some() {
+            id.to_string()
+        } else {
+            format!("T-{n}")
+        }
+    }
+
     pub fn add_task(&self, title: &str, extra: &[&str]) -> String {
         let mut args = vec!["task", "add", "--title", title];
         args.extend_from_slice(extra);
         let id = self.oc_ok(&args);
-        assert!(id.starts_with("T-"), "unexpected id {id:?}");
+        if self.plane.is_some() {
+            // A Plane work item's UUID, and the item really is on the fake.
+            assert_eq!(id.len(), 36, "unexpected id {id:?}");
+            assert!(
+                self.fake_plane()
+                    .world(|w| w.items.iter().any(|i| i.id == id)),
+                "{id} is not on the fake Plane"
+            );
+        } else {
+            assert!(id.starts_with("T-"), "unexpected id {id:?}");
+        }
         id
     }
 

@@ -375,15 +375,22 @@ impl Board for PlaneBoard {
         comments.sort_by_key(|c| mirror::micros(&c.created_at));
         Ok(comments
             .into_iter()
-            .map(|c| Comment {
-                author: if c.external_source.as_deref() == Some(EXTERNAL_SOURCE) {
-                    EXTERNAL_SOURCE.to_string()
+            .map(|c| {
+                let text = c.text();
+                let (author, body) = if c.external_source.as_deref() == Some(EXTERNAL_SOURCE) {
+                    (EXTERNAL_SOURCE.to_string(), text)
+                } else if let Some((body, author)) = split_signature(&text) {
+                    (author.to_string(), body.to_string())
                 } else {
-                    c.actor.clone().or(c.created_by.clone()).unwrap_or_default()
-                },
-                body: c.text(),
-                created_at: c.created_at.clone(),
-                id: c.id,
+                    let user = c.actor.clone().or(c.created_by.clone()).unwrap_or_default();
+                    (user, text)
+                };
+                Comment {
+                    author,
+                    body,
+                    created_at: c.created_at.clone(),
+                    id: c.id,
+                }
             })
             .collect())
     }
@@ -394,7 +401,7 @@ impl Board for PlaneBoard {
         let text = if author == EXTERNAL_SOURCE {
             body.to_string()
         } else {
-            format!("{body}\n\n— {author} (via oc)")
+            format!("{body}{SIGNATURE_START}{author}{SIGNATURE_END}")
         };
         let external = (author == EXTERNAL_SOURCE).then(|| {
             External::new(
@@ -472,6 +479,18 @@ impl PlaneBoard {
     pub(super) fn conn_ref(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// An operator's comment is posted by the key's user and signed in the text.
+const SIGNATURE_START: &str = "\n\n— ";
+const SIGNATURE_END: &str = " (via oc)";
+
+/// (body, author) of a signed comment.
+fn split_signature(text: &str) -> Option<(&str, &str)> {
+    let rest = text.trim_end().strip_suffix(SIGNATURE_END)?;
+    let at = rest.rfind(SIGNATURE_START)?;
+    let author = &rest[at + SIGNATURE_START.len()..];
+    (!author.is_empty() && !author.contains('\n')).then_some((&rest[..at], author))
 }
 
 fn looks_like_uuid(text: &str) -> bool {
