@@ -80,7 +80,7 @@ fn same_error_twice_in_the_window_is_one_task_with_the_full_text_and_labels() {
     let description = task["description"].as_str().unwrap();
     assert!(description.contains(TRACE), "{description}");
     assert!(
-        description.contains("## Execution\n\nrepo: demo\nmode: goal\n"),
+        description.contains("## Execution\nrepo: demo\nmode: goal\n"),
         "{description}"
     );
 

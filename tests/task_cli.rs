@@ -62,7 +62,13 @@ fn add_list_show_move_comment_round_trip() {
     }
     assert!(comments(&task).is_empty());
     assert!(task["executions"].as_array().unwrap().is_empty());
-    assert_eq!(w.task_json(&second)["description"], "## Goal\nSecond.\n");
+    // Plane stores HTML, so a file's final newline does not come back from it.
+    let second_body = if w.plane.is_some() {
+        "## Goal\nSecond."
+    } else {
+        "## Goal\nSecond.\n"
+    };
+    assert_eq!(w.task_json(&second)["description"], second_body);
 
     // list: everything, and by state (board name or shell spelling).
     assert_eq!(ids(&w.task_list(None)), vec![first.clone(), second.clone()]);

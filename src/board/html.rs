@@ -39,6 +39,9 @@ struct Converter {
     in_pre: bool,
     fence_pending: bool,
     in_heading: bool,
+    /// A heading just ended: its content starts on the next line, with no blank line
+    /// between (the layout of the original's descriptions, `## Execution\nrepo: x`).
+    after_heading: bool,
     item_start: bool,
     skip_depth: usize,
 }
@@ -58,6 +61,9 @@ impl Converter {
 
     fn blank_line(&mut self) {
         self.newline();
+        if std::mem::take(&mut self.after_heading) {
+            return;
+        }
         if !self.out.is_empty() && !self.out.ends_with("\n\n") {
             self.out.push('\n');
         }
@@ -98,6 +104,7 @@ impl Converter {
             } else {
                 self.out.push(c);
                 self.item_start = false;
+                self.after_heading = false;
             }
         }
     }
@@ -199,7 +206,8 @@ impl Converter {
         match name {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 self.in_heading = false;
-                self.blank_line();
+                self.newline();
+                self.after_heading = true;
             }
             "p" | "blockquote" | "table" if self.lists.is_empty() => self.blank_line(),
             "div" | "tr" | "li" => self.newline(),
@@ -468,7 +476,7 @@ mod tests {
         let html = "<h2>Execution</h2><p>repo: repo_a<br/>base_branch: main</p><h3>Sub  <strong>title</strong></h3><p>Some   text\n  wrapped <em>here</em>.</p><p></p>";
         assert_eq!(
             html_to_text(html),
-            "## Execution\n\nrepo: repo_a\nbase_branch: main\n\n### Sub title\n\nSome text wrapped *here*."
+            "## Execution\nrepo: repo_a\nbase_branch: main\n\n### Sub title\nSome text wrapped *here*."
         );
     }
 

@@ -190,6 +190,11 @@ pub enum BoardError {
 pub trait Board {
     /// The state database (runs, executions, and for Plane the mirror).
     fn conn(&self) -> &rusqlite::Connection;
+    /// Whether writes go over the network (they must not run inside a database write
+    /// transaction, which would block every other process for the request's duration).
+    fn is_remote(&self) -> bool {
+        false
+    }
     /// Brings a remote board's local copy up to date when it is due; no-op for local.
     fn sync(&self) -> BoardResult<()> {
         Ok(())

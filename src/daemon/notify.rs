@@ -50,3 +50,23 @@ impl Notifier {
             .unwrap_or(Duration::from_secs(1))
     }
 }
+
+/// Sleeps `total` in slices, pinging the watchdog between them: for a lane that waits on
+/// a remote service's rate limit (`Retry-After` up to 90 s), which is progress, not a hang.
+/// Outside systemd the pings go nowhere.
+pub fn sleep_alive(total: Duration) {
+    let deadline = Instant::now() + total;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+    }
+}
+
+/// One watchdog ping from a long step that is making progress (no-op outside systemd).
+pub fn ping() {
+    let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+}

@@ -142,21 +142,7 @@ impl<'a> Ingestor<'a> {
         let now = crate::store::now();
         if let Some(hit) = dedup::hit(&tx, &key, now, window)? {
             tx.commit()?;
-            tracing::info!(
-                event = "ingest_duplicate",
-                task_id = %hit.task_id,
-                repo = %repo,
-                origin = report.origin,
-                dedup_key = %key,
-                count = hit.count,
-                "duplicate of {} (seen {} times)",
-                hit.task_id,
-                hit.count
-            );
-            return Ok(Submitted {
-                task_id: hit.task_id,
-                duplicate: true,
-            });
+            return Ok(log_duplicate(hit, &repo, report.origin, &key));
         }
         let known_repo = self.config.repos.contains_key(&repo);
         let mut new_task = task::build(&task::Fields {
@@ -167,20 +153,35 @@ impl<'a> Ingestor<'a> {
             now,
             known_repo,
         });
-        // A crash between the create and the commit below must not make a duplicate on the
-        // next report: the same key in the same window-sized period (and since the same
-        // reset) adopts the item through Plane's 409.
+        // The same key in the same window-sized period (and since the same reset) names
+        // the same Plane item: a repeated create adopts it through Plane's 409.
         let period = now / window.as_secs().max(1) as i64;
         let generation = dedup::generation(&tx)?;
         new_task.external = Some((
             crate::board::plane::board::EXTERNAL_SOURCE.to_string(),
             format!("error-ingest:{key}:{period}:{generation}"),
         ));
-        let created = board.add(new_task)?;
-        dedup::record(&tx, &key, &repo, &created.id, now)?;
-        // Dropping `tx` on an error above rolls the task back with it: no task without
-        // its dedup record, and no record for a task that was never created.
-        tx.commit()?;
+        let created = if board.is_remote() {
+            // No write lock across an HTTP request (a throttled Plane can take a minute):
+            // create outside the transaction, then record unless another process did.
+            drop(tx);
+            let created = board.add(new_task)?;
+            let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
+            if let Some(hit) = dedup::hit(&tx, &key, now, window)? {
+                tx.commit()?;
+                return Ok(log_duplicate(hit, &repo, report.origin, &key));
+            }
+            dedup::record(&tx, &key, &repo, &created.id, now)?;
+            tx.commit()?;
+            created
+        } else {
+            let created = board.add(new_task)?;
+            dedup::record(&tx, &key, &repo, &created.id, now)?;
+            // Dropping `tx` on an error above rolls the task back with it: no task
+            // without its dedup record, and no record for a task never created.
+            tx.commit()?;
+            created
+        };
         tracing::info!(
             event = "ingest_task_created",
             task_id = %created.id,
@@ -197,6 +198,24 @@ impl<'a> Ingestor<'a> {
             task_id: created.id,
             duplicate: false,
         })
+    }
+}
+
+fn log_duplicate(hit: dedup::Hit, repo: &str, origin: &str, key: &str) -> Submitted {
+    tracing::info!(
+        event = "ingest_duplicate",
+        task_id = %hit.task_id,
+        repo = %repo,
+        origin,
+        dedup_key = %key,
+        count = hit.count,
+        "duplicate of {} (seen {} times)",
+        hit.task_id,
+        hit.count
+    );
+    Submitted {
+        task_id: hit.task_id,
+        duplicate: true,
     }
 }
 

@@ -33,11 +33,9 @@ pub(super) fn build(f: &Fields<'_>) -> NewTask {
         ));
     }
     let description = format!(
-        // Blank lines around headings: the canonical Markdown layout, which survives the
-        // trip through a board that stores HTML (Plane) unchanged.
-        "## Execution\n\nrepo: {repo}\nmode: goal\n\n## Goal\n\nInvestigate and fix this production \
+        "## Execution\nrepo: {repo}\nmode: goal\n\n## Goal\nInvestigate and fix this production \
          error reported for `{repo}`: find the root cause in the code, fix it, and add a \
-         regression test where practical. The full report:\n\n{}\n\n## Context\n\n{context}",
+         regression test where practical. The full report:\n\n{}\n\n## Context\n{context}",
         fenced(f.text)
     );
     NewTask {

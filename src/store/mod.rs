@@ -160,6 +160,28 @@ CREATE TABLE plane_rate (
     reset       INTEGER,
     observed_at INTEGER NOT NULL
 );
+-- Writes to Plane that failed on a transient error (down, throttled), retried in order at
+-- the next sync: a result comment or a final state is never lost to an outage.
+CREATE TABLE plane_outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,  -- comment | move | release
+    body        TEXT,
+    external_id TEXT,
+    state       TEXT,
+    run_id      TEXT,
+    created_at  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX plane_outbox_item ON plane_outbox (item_id);
+-- Claims this host's runs made on Plane, with the round each one contended in (the
+-- item's updated_at seen Ready): a release checks the markers of that round.
+CREATE TABLE plane_claims (
+    run_id   TEXT PRIMARY KEY,
+    item_id  TEXT NOT NULL,
+    round_us INTEGER NOT NULL
+);
 -- Bumped by `oc ingest-dedup reset`; part of an ingested task's external id, so after a
 -- reset the same error makes a new Plane item instead of adopting the old one.
 CREATE TABLE ingest_generation (

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use super::claim;
 use super::error::PlaneError;
 use super::mirror::{self, Mirrored};
+use super::outbox::{self, Write};
 use super::types::{External, NewWorkItem, WorkItem};
 use super::{PlaneClient, RetryPolicy};
 use crate::board::description::depends_on_ids;
@@ -29,6 +30,9 @@ const SYNC_LEASE_SECS: i64 = 300;
 /// Plane stamps `updated_at` before its transaction commits, so a write can become
 /// visible after a later one.
 const SYNC_OVERLAP_US: i64 = 5_000_000;
+/// Pause between the pages of a periodic full re-read, so that 50 pages (a 5,000-item
+/// board) take about 30 requests a minute instead of one burst over Plane's 60/min.
+const FULL_RESYNC_PAGE_GAP: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct PlaneSettings {
@@ -56,6 +60,14 @@ pub struct PlaneBoard {
     holder: String,
     /// Mirror only, no requests (the janitor, which runs without network).
     offline: bool,
+}
+
+/// An item converted for the mirror, ready to store.
+struct Converted {
+    task: Task,
+    state: Option<State>,
+    plane_state: String,
+    sequence_id: Option<i64>,
 }
 
 /// What one sync did, for `oc plane sync` and the log.
@@ -163,6 +175,14 @@ impl PlaneBoard {
 
     /// The item as a task, written into the mirror.
     pub(super) fn mirror_item(&self, item: &WorkItem) -> BoardResult<Task> {
+        let converted = self.convert(item)?;
+        self.store_converted(&converted)?;
+        Ok(converted.task)
+    }
+
+    /// Label names and the suite state for an item (may ask Plane for the vocabulary, so
+    /// it runs before any database transaction is opened).
+    fn convert(&self, item: &WorkItem) -> BoardResult<Converted> {
         let task = self.metered(|c| c.to_task(item))?;
         let states = self.metered(|c| c.states())?;
         let plane_state = item
@@ -172,20 +192,44 @@ impl PlaneBoard {
             .map(|s| s.name.clone())
             .unwrap_or_default();
         let state = item.state.as_deref().and_then(|id| states.state_of(id));
+        Ok(Converted {
+            // The task as lanes see it: an unknown Plane state reads as Backlog.
+            task: Task {
+                state: state.unwrap_or(State::Backlog),
+                ..task
+            },
+            state,
+            plane_state,
+            sequence_id: item.sequence_id,
+        })
+    }
+
+    fn store_converted(&self, c: &Converted) -> BoardResult<()> {
         mirror::upsert(
             &self.conn,
             &Mirrored {
-                task: &task,
-                state,
-                plane_state: &plane_state,
-                sequence_id: item.sequence_id,
+                task: &c.task,
+                state: c.state,
+                plane_state: &c.plane_state,
+                sequence_id: c.sequence_id,
             },
         )?;
-        // The task as lanes see it: an unknown Plane state reads as Backlog (never claimed).
-        Ok(Task {
-            state: state.unwrap_or(State::Backlog),
-            ..task
-        })
+        Ok(())
+    }
+
+    /// Writes a page in one IMMEDIATE transaction: the write lock is taken up front (a
+    /// deferred read-then-write transaction fails when another process wrote meanwhile),
+    /// and no HTTP request runs while it is held.
+    fn store_page(&self, page: &[Converted]) -> BoardResult<()> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        for c in page {
+            self.store_converted(c)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Moves an item on Plane and in the mirror; leaving Running ends this host's claim.
@@ -193,7 +237,7 @@ impl PlaneBoard {
         let item = self.metered(|c| c.transition(id, state))?;
         let task = self.mirror_item(&item)?;
         if state != State::Running {
-            mirror::set_claim(&self.conn, id, None, None)?;
+            mirror::clear_claim_mark(&self.conn, id)?;
         }
         Ok(task)
     }
@@ -217,7 +261,14 @@ impl PlaneBoard {
         let result = if full {
             // States and labels are re-read too: someone may have renamed or added one.
             self.client.forget_vocabulary();
-            self.read_everything()
+            // The first read fills an empty mirror at once (lanes wait for it); later ones
+            // are paced.
+            let gap = if st.watermark_us == 0 {
+                Duration::ZERO
+            } else {
+                FULL_RESYNC_PAGE_GAP
+            };
+            self.read_everything(gap)
         } else {
             self.read_changes(st.watermark_us)
         };
@@ -251,18 +302,28 @@ impl PlaneBoard {
             let page = self.metered(|c| c.work_items_page("-updated_at", cursor.as_deref()))?;
             report.pages += 1;
             let mut reached_known = false;
-            let tx = self.conn.unchecked_transaction()?;
+            let mut changed = 0;
+            let mut converted = Vec::with_capacity(page.results.len());
             for item in &page.results {
                 let updated = mirror::micros(&item.updated_at);
                 if updated < floor {
                     reached_known = true;
                     continue;
                 }
-                self.mirror_item(item)?;
+                if mirror::updated_us(&self.conn, &item.id)? != Some(updated) {
+                    changed += 1;
+                }
+                converted.push(self.convert(item)?);
                 newest = newest.max(updated);
                 report.items_read += 1;
             }
-            tx.commit()?;
+            self.store_page(&converted)?;
+            crate::daemon::notify::ping();
+            // A page of nothing new means the rest is known too (a bulk import that all
+            // shares one timestamp must not be re-read on every sync).
+            if changed == 0 {
+                reached_known = true;
+            }
             match page.next_cursor {
                 Some(next) if page.next_page_results && !reached_known => cursor = Some(next),
                 _ => break,
@@ -272,7 +333,7 @@ impl PlaneBoard {
     }
 
     /// Every item, every page; rows Plane no longer lists leave the mirror.
-    fn read_everything(&self) -> BoardResult<(SyncReport, i64)> {
+    fn read_everything(&self, gap: Duration) -> BoardResult<(SyncReport, i64)> {
         let mut report = SyncReport {
             full: true,
             ..Default::default()
@@ -281,15 +342,19 @@ impl PlaneBoard {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
+            if report.pages > 0 {
+                crate::daemon::notify::sleep_alive(gap);
+            }
             let page = self.metered(|c| c.work_items_page("-created_at", cursor.as_deref()))?;
             report.pages += 1;
-            let tx = self.conn.unchecked_transaction()?;
+            crate::daemon::notify::ping();
+            let mut converted = Vec::with_capacity(page.results.len());
             for item in &page.results {
-                self.mirror_item(item)?;
+                converted.push(self.convert(item)?);
                 newest = newest.max(mirror::micros(&item.updated_at));
                 seen.push(item.id.clone());
             }
-            tx.commit()?;
+            self.store_page(&converted)?;
             match page.next_cursor {
                 Some(next) if page.next_page_results && cursor.as_ref() != Some(&next) => {
                     cursor = Some(next)
@@ -300,6 +365,68 @@ impl PlaneBoard {
         report.items_read = seen.len();
         report.removed = mirror::remove_missing(&self.conn, &seen)?;
         Ok((report, newest))
+    }
+
+    /// Delivers a write now, or keeps it in the outbox when Plane is unreachable (and
+    /// behind earlier queued writes for the same item, so their order holds).
+    pub(super) fn deliver(&self, id: &str, write: Write) -> BoardResult<bool> {
+        if outbox::has_pending(&self.conn, id)? {
+            outbox::push(&self.conn, id, &write, "queued behind earlier writes")?;
+            return Ok(true);
+        }
+        match self.apply(id, &write) {
+            Err(e) if e.is_transient() => {
+                outbox::push(&self.conn, id, &write, &e.to_string())?;
+                tracing::warn!(event = "plane_write_queued", task_id = %id, error = %e, "Plane unreachable: write to {id} kept for the next sync ({e})");
+                Ok(true)
+            }
+            other => other,
+        }
+    }
+
+    fn apply(&self, id: &str, write: &Write) -> BoardResult<bool> {
+        match write {
+            Write::Comment { body, external_id } => {
+                let external = External::new(EXTERNAL_SOURCE, external_id.clone());
+                self.metered(|c| c.create_comment(id, body, Some(&external)))?;
+                Ok(true)
+            }
+            Write::Move { state } => {
+                self.transition(id, *state)?;
+                Ok(true)
+            }
+            Write::Release { run_id, state } => claim::release(self, id, run_id, *state),
+        }
+    }
+
+    /// Replays queued writes in order; stops at the first that still cannot get through.
+    pub fn flush_outbox(&self) -> BoardResult<usize> {
+        let mut delivered = 0;
+        for pending in outbox::pending(&self.conn)? {
+            match self.apply(&pending.item_id, &pending.write) {
+                Ok(_) => {
+                    outbox::done(&self.conn, pending.seq)?;
+                    delivered += 1;
+                }
+                Err(e) if e.is_transient() => {
+                    outbox::failed(&self.conn, pending.seq, &e.to_string())?;
+                    return Err(e);
+                }
+                Err(e) => {
+                    // Refused for good (item deleted, state removed): say so, move on.
+                    tracing::error!(event = "plane_write_dropped", task_id = %pending.item_id, write = ?pending.write, error = %e, "queued write to {} refused by Plane: {e}", pending.item_id);
+                    outbox::done(&self.conn, pending.seq)?;
+                }
+            }
+        }
+        if delivered > 0 {
+            tracing::info!(
+                event = "plane_outbox_flushed",
+                delivered,
+                "delivered {delivered} queued write(s) to Plane"
+            );
+        }
+        Ok(delivered)
     }
 
     /// Whether every `depends_on:` item is Done or Cancelled (per the mirror).
@@ -322,6 +449,10 @@ impl Board for PlaneBoard {
         &self.conn
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn sync(&self) -> BoardResult<()> {
         if self.offline {
             return Ok(());
@@ -334,7 +465,9 @@ impl Board for PlaneBoard {
         )? {
             return Ok(());
         }
-        self.sync_now(false).map(|_| ())
+        let flushed = self.flush_outbox();
+        let synced = self.sync_now(false).map(|_| ());
+        flushed.and(synced)
     }
 
     fn add(&self, task: NewTask) -> BoardResult<Task> {
@@ -377,10 +510,10 @@ impl Board for PlaneBoard {
             .into_iter()
             .map(|c| {
                 let text = c.text();
-                let (author, body) = if c.external_source.as_deref() == Some(EXTERNAL_SOURCE) {
-                    (EXTERNAL_SOURCE.to_string(), text)
-                } else if let Some((body, author)) = split_signature(&text) {
+                let (author, body) = if let Some((body, author)) = split_signature(&text) {
                     (author.to_string(), body.to_string())
+                } else if c.external_source.as_deref() == Some(EXTERNAL_SOURCE) {
+                    (EXTERNAL_SOURCE.to_string(), text)
                 } else {
                     let user = c.actor.clone().or(c.created_by.clone()).unwrap_or_default();
                     (user, text)
@@ -403,19 +536,18 @@ impl Board for PlaneBoard {
         } else {
             format!("{body}{SIGNATURE_START}{author}{SIGNATURE_END}")
         };
-        let external = (author == EXTERNAL_SOURCE).then(|| {
-            External::new(
-                EXTERNAL_SOURCE,
-                format!("comment:{}", crate::lanes::new_run_id()),
-            )
-        });
-        self.metered(|c| c.create_comment(&id, &text, external.as_ref()))?;
+        // The external id makes a replay (retry, outbox) adopt instead of repeat.
+        let write = Write::Comment {
+            body: text,
+            external_id: format!("comment:{}", crate::lanes::new_run_id()),
+        };
+        self.deliver(&id, write)?;
         Ok(())
     }
 
     fn move_to(&self, id: &str, state: State) -> BoardResult<()> {
         let id = self.resolve(id)?;
-        self.transition(&id, state)?;
+        self.deliver(&id, Write::Move { state })?;
         Ok(())
     }
 
@@ -462,7 +594,11 @@ impl Board for PlaneBoard {
     }
 
     fn release(&self, id: &str, run_id: &str, to: State) -> BoardResult<bool> {
-        claim::release(self, id, run_id, to)
+        let write = Write::Release {
+            run_id: run_id.to_string(),
+            state: to,
+        };
+        self.deliver(id, write)
     }
 
     fn stale_running(&self, older_than: i64) -> BoardResult<Vec<Task>> {

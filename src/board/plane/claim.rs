@@ -33,24 +33,32 @@ pub fn try_claim(board: &PlaneBoard, id: &str, run: &runs::NewRun) -> BoardResul
     // The run exists before anything changes on Plane, so a crash from here on leaves a
     // record that recovery finds (dead pid → release, which re-checks the markers).
     runs::insert(board.conn_ref(), run, id)?;
-    mirror::set_claim(board.conn_ref(), id, Some(&run.run_id), Some(round))?;
+    mirror::record_claim(board.conn_ref(), id, &run.run_id, round)?;
     match contend(board, id, run, round) {
         Ok(Some(task)) => {
             // Again after the write-backs: a concurrent sync may have replaced the row.
-            mirror::set_claim(board.conn_ref(), id, Some(&run.run_id), Some(round))?;
+            mirror::record_claim(board.conn_ref(), id, &run.run_id, round)?;
             Ok(Some(Claim {
                 task,
                 run_id: run.run_id.clone(),
             }))
         }
         Ok(None) => {
-            runs::finish(board.conn_ref(), &run.run_id, "claim_lost")?;
-            mirror::set_claim(board.conn_ref(), id, None, None)?;
+            // The run never started: forget it, so the lane can try the next candidate
+            // under the same run id.
+            board
+                .conn_ref()
+                .execute("DELETE FROM runs WHERE run_id = ?1", [&run.run_id])?;
+            mirror::forget_claim(board.conn_ref(), id, &run.run_id)?;
             Ok(None)
         }
         Err(e) => {
             // Hand the item back if this claim is the one holding it; never fail silently.
-            let released = release(board, id, &run.run_id, State::ReadyForAi).unwrap_or(false);
+            let write = super::outbox::Write::Release {
+                run_id: run.run_id.clone(),
+                state: State::ReadyForAi,
+            };
+            let released = board.deliver(id, write).unwrap_or(false);
             runs::finish(board.conn_ref(), &run.run_id, "claim_failed")?;
             tracing::warn!(event = "claim_failed", task_id = %id, run_id = %run.run_id, released, error = %e, "claim of {id} failed: {e}");
             Err(e)
@@ -66,7 +74,12 @@ fn contend(
     round: i64,
 ) -> BoardResult<Option<crate::board::Task>> {
     let task = board.transition(id, State::Running)?;
-    let marker = External::new(EXTERNAL_SOURCE, format!("{MARKER_PREFIX}{}", run.run_id));
+    // Plane checks external ids project-wide, so the item is part of the marker's id (a
+    // run id retried on the next candidate must not be adopted from the last one).
+    let marker = External::new(
+        EXTERNAL_SOURCE,
+        format!("{MARKER_PREFIX}{id}:{}", run.run_id),
+    );
     let body = format!(
         "[Claim] run {} · lane {} · host {}",
         run.run_id,
@@ -78,6 +91,12 @@ fn contend(
     let comments = board.metered(|c| c.list_comments(id))?;
     match winner(&comments, round) {
         Some(w) if w == run.run_id => Ok(Some(task)),
+        None => {
+            // Not even our own marker is there: nobody holds the item, and we moved it.
+            tracing::warn!(event = "claim_marker_missing", task_id = %id, run_id = %run.run_id, "claim marker of {id} not found; handing the item back");
+            board.transition(id, State::ReadyForAi)?;
+            Ok(None)
+        }
         other => {
             tracing::info!(
                 event = "claim_lost",
@@ -98,7 +117,9 @@ pub fn winner(comments: &[PlaneComment], round: i64) -> Option<String> {
         .iter()
         .filter(|c| c.external_source.as_deref() == Some(EXTERNAL_SOURCE))
         .filter_map(|c| {
-            let run = c.external_id.as_deref()?.strip_prefix(MARKER_PREFIX)?;
+            // `claim:<item>:<run>`
+            let marker = c.external_id.as_deref()?.strip_prefix(MARKER_PREFIX)?;
+            let run = marker.rsplit(':').next()?;
             let at = mirror::micros(&c.created_at);
             (at >= round).then(|| (at, c.id.clone(), run.to_string()))
         })
@@ -109,24 +130,22 @@ pub fn winner(comments: &[PlaneComment], round: i64) -> Option<String> {
 /// Puts the item back to `to` only if `run_id` holds it: this host recorded the claim, the
 /// item is still Running on Plane, and no other marker of the round won.
 pub fn release(board: &PlaneBoard, id: &str, run_id: &str, to: State) -> BoardResult<bool> {
-    let Some((holder, round)) = mirror::claim_of(board.conn_ref(), id)? else {
+    let Some(round) = mirror::claim_round(board.conn_ref(), id, run_id)? else {
         return Ok(false);
     };
-    if holder != run_id {
-        return Ok(false);
-    }
     let item = board.metered(|c| c.get_work_item(id))?;
     if board.mirror_item(&item)?.state != State::Running {
-        mirror::set_claim(board.conn_ref(), id, None, None)?;
+        mirror::forget_claim(board.conn_ref(), id, run_id)?;
         return Ok(false);
     }
     let comments = board.metered(|c| c.list_comments(id))?;
     if let Some(other) = winner(&comments, round).filter(|w| w != run_id) {
         tracing::info!(event = "release_skipped", task_id = %id, run_id = %run_id, winner = %other, "not releasing {id}: run {other} holds it");
-        mirror::set_claim(board.conn_ref(), id, None, None)?;
+        mirror::forget_claim(board.conn_ref(), id, run_id)?;
         return Ok(false);
     }
     board.transition(id, to)?;
+    mirror::forget_claim(board.conn_ref(), id, run_id)?;
     Ok(true)
 }
 
@@ -140,7 +159,7 @@ mod tests {
             comment_html: String::new(),
             actor: None,
             created_by: None,
-            external_id: Some(format!("claim:{run}")),
+            external_id: Some(format!("claim:item-1:{run}")),
             external_source: Some(EXTERNAL_SOURCE.into()),
             created_at: at.into(),
         }

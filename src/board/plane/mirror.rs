@@ -144,6 +144,16 @@ pub fn ready_candidates(
     rows.collect()
 }
 
+/// The `updated_at` (microseconds) the mirror holds for an item.
+pub fn updated_us(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT updated_us FROM plane_items WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// An item id from what a user typed: the UUID itself, or `PROJ-12` / `#12` / `12`.
 pub fn resolve(conn: &Connection, reference: &str) -> rusqlite::Result<Option<String>> {
     let reference = reference.trim();
@@ -170,32 +180,52 @@ pub fn state_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<State>> 
     Ok(state.flatten().as_deref().and_then(State::parse))
 }
 
-pub fn set_claim(
+/// Records that `run_id` (of this host) claims `id`, contending in `round_us`.
+pub fn record_claim(
     conn: &Connection,
     id: &str,
-    run_id: Option<&str>,
-    since_us: Option<i64>,
+    run_id: &str,
+    round_us: i64,
 ) -> rusqlite::Result<()> {
     conn.execute(
+        "INSERT OR REPLACE INTO plane_claims (run_id, item_id, round_us) VALUES (?1, ?2, ?3)",
+        params![run_id, id, round_us],
+    )?;
+    conn.execute(
         "UPDATE plane_items SET claimed_by = ?2, claim_since = ?3 WHERE id = ?1",
-        params![id, run_id, since_us],
+        params![id, run_id, round_us],
     )?;
     Ok(())
 }
 
-/// (claimed_by, claim_since) of an item.
-pub fn claim_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, i64)>> {
-    let row: Option<(Option<String>, Option<i64>)> = conn
-        .query_row(
-            "SELECT claimed_by, claim_since FROM plane_items WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(match row {
-        Some((Some(run), Some(since))) => Some((run, since)),
-        _ => None,
-    })
+/// Forgets a claim of `run_id` (lost, released, or finished).
+pub fn forget_claim(conn: &Connection, id: &str, run_id: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM plane_claims WHERE run_id = ?1", [run_id])?;
+    // Only this run's mark: another lane of this host may hold the item now.
+    conn.execute(
+        "UPDATE plane_items SET claimed_by = NULL, claim_since = NULL WHERE id = ?1 AND claimed_by = ?2",
+        params![id, run_id],
+    )?;
+    Ok(())
+}
+
+/// Clears whatever claim mark an item carries (it left Running).
+pub fn clear_claim_mark(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE plane_items SET claimed_by = NULL, claim_since = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// The round `run_id` claimed `id` in, when this host recorded that claim.
+pub fn claim_round(conn: &Connection, id: &str, run_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT round_us FROM plane_claims WHERE run_id = ?1 AND item_id = ?2",
+        params![run_id, id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Running items untouched since `older_than` whose claim has no live run here. A claim
@@ -211,6 +241,7 @@ pub fn stale_running(
         "SELECT {ITEM_COLUMNS} FROM plane_items t
          WHERE state = 'Running'
            AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = t.claimed_by AND r.finished_at IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM plane_outbox o WHERE o.item_id = t.id)
            AND updated_us < 1000000 * CASE
                  WHEN EXISTS (SELECT 1 FROM runs r WHERE r.run_id = t.claimed_by AND r.task_id = t.id)
                  THEN ?1 ELSE ?2 END
@@ -305,7 +336,7 @@ pub fn reset_if_other_project(conn: &Connection, project: &str) -> rusqlite::Res
 
 /// After a full read: rows Plane no longer lists (deleted, archived) leave the mirror.
 pub fn remove_missing(conn: &Connection, seen: &[String]) -> rusqlite::Result<usize> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS seen_items (id TEXT PRIMARY KEY); DELETE FROM seen_items;",
     )?;

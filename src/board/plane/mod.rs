@@ -7,6 +7,7 @@ mod claim;
 pub mod client;
 pub mod error;
 pub mod mirror;
+pub mod outbox;
 pub mod states;
 mod transport;
 pub mod types;

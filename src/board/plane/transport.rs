@@ -209,7 +209,7 @@ impl Transport {
                         .map(|w| w.min(self.policy.max_wait))
                         .unwrap_or_else(|| self.backoff(attempt));
                     self.with_stats(|s| s.retries += 1);
-                    std::thread::sleep(wait);
+                    crate::daemon::notify::sleep_alive(wait);
                     continue;
                 }
                 502..=504 if replay == Replay::Safe && !last => {
@@ -243,7 +243,7 @@ impl Transport {
 
     fn wait_backoff(&self, attempt: u32) {
         self.with_stats(|s| s.retries += 1);
-        std::thread::sleep(self.backoff(attempt));
+        crate::daemon::notify::sleep_alive(self.backoff(attempt));
     }
 
     fn record_rate(&self, headers: &HeaderMap) {
@@ -275,7 +275,9 @@ impl Transport {
             .unwrap_or(0.0);
         let wait = (reset as f64 - now).max(0.0);
         if wait > 0.0 {
-            std::thread::sleep(Duration::from_secs_f64(wait).min(self.policy.max_wait));
+            crate::daemon::notify::sleep_alive(
+                Duration::from_secs_f64(wait).min(self.policy.max_wait),
+            );
         }
         // One wait per exhausted window: the next answer brings fresh numbers.
         self.with_stats(|s| s.remaining = None);
