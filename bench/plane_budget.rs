@@ -12,7 +12,6 @@
 //! OC_BENCH_WATCH_SECONDS (lane poll interval; default: the suite's default, 60).
 
 #[path = "../tests/support_plane/mod.rs"]
-#[allow(dead_code)]
 mod fake_plane;
 
 use std::path::Path;
@@ -203,10 +202,7 @@ fn run(lanes: usize, items: usize, duration: Duration, watch: Option<u64>) -> Ru
             let mut body = Map::new();
             body.insert("name".into(), Value::from(format!("Old item {i}")));
             body.insert("state".into(), Value::from(state.clone()));
-            body.insert(
-                "labels".into(),
-                Value::from(labels.iter().cloned().collect::<Vec<_>>()),
-            );
+            body.insert("labels".into(), Value::from(labels.to_vec()));
             assert_eq!(w.create_item(&body).status, 201);
         }
     });
@@ -266,10 +262,7 @@ fn run(lanes: usize, items: usize, duration: Duration, watch: Option<u64>) -> Ru
                 let mut body = Map::new();
                 body.insert("name".into(), Value::from(format!("New work {added}")));
                 body.insert("state".into(), Value::from(ready.clone()));
-                body.insert(
-                    "labels".into(),
-                    Value::from(labels.iter().cloned().collect::<Vec<_>>()),
-                );
+                body.insert("labels".into(), Value::from(labels.to_vec()));
                 body.insert(
                     "description_html".into(),
                     Value::from("<h2>Goal</h2><p>Add a CHANGES.md file.</p>"),
