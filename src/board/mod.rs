@@ -253,12 +253,46 @@ pub fn open(
     config: &crate::config::Config,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<Box<dyn Board>> {
-    Ok(match config.board.backend {
-        crate::config::BoardBackend::Local => Box::new(local::LocalBoard::open(state_dir)?),
-        crate::config::BoardBackend::Plane => Box::new(plane::PlaneBoard::open(
-            &config.board,
-            config.source.as_deref(),
-            state_dir,
-        )?),
-    })
+    BoardOpener::new(config)?.open(state_dir)
+}
+
+/// Opening the configured board in two steps: what lies outside the state directory (the
+/// Plane key, in a root-only credentials directory) is read first, so that a root `oc`
+/// can then become the service user before it touches the database.
+pub struct BoardOpener {
+    board: crate::config::BoardConfig,
+    /// (key, where it came from) for Plane.
+    plane_key: Option<(String, String)>,
+}
+
+impl BoardOpener {
+    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let plane_key = match config.board.backend {
+            crate::config::BoardBackend::Local => None,
+            crate::config::BoardBackend::Plane => Some(plane::board::api_key(
+                &config.board,
+                config.source.as_deref(),
+                |name| std::env::var(name).ok(),
+            )?),
+        };
+        Ok(Self {
+            board: config.board.clone(),
+            plane_key,
+        })
+    }
+
+    pub fn open(&self, state_dir: &std::path::Path) -> anyhow::Result<Box<dyn Board>> {
+        Ok(match &self.plane_key {
+            None => Box::new(local::LocalBoard::open(state_dir)?),
+            Some(_) => Box::new(self.open_plane(state_dir)?),
+        })
+    }
+
+    /// The Plane board itself (for `oc doctor`, `oc plane-sync`).
+    pub fn open_plane(&self, state_dir: &std::path::Path) -> anyhow::Result<plane::PlaneBoard> {
+        let Some((key, from)) = &self.plane_key else {
+            anyhow::bail!("the board is the embedded one (board.backend: local)");
+        };
+        plane::PlaneBoard::open(&self.board, key, from, state_dir)
+    }
 }

@@ -87,7 +87,8 @@ pub fn doctor(common: &Common) -> anyhow::Result<bool> {
             return Ok(false);
         }
     };
-    let plane = PlaneBoard::open(board, config.source.as_deref(), &common.state_dir())?;
+    let opener = crate::board::BoardOpener::new(&config)?;
+    let plane = opener.open_plane(&common.state_dir_for_writing()?)?;
     let client = plane.client();
     let base = board.base_url.as_deref().unwrap_or_default();
     let project = format!(
@@ -186,11 +187,8 @@ fn label_vocabulary(config: &Config) -> Vec<String> {
 /// `oc plane-sync`: refresh the mirror now.
 pub fn sync(common: &Common, args: PlaneSyncArgs) -> anyhow::Result<()> {
     let config = plane_config(common)?;
-    let plane = PlaneBoard::open(
-        &config.board,
-        config.source.as_deref(),
-        &common.state_dir_for_writing()?,
-    )?;
+    let opener = crate::board::BoardOpener::new(&config)?;
+    let plane = opener.open_plane(&common.state_dir_for_writing()?)?;
     let report = plane.sync_now(args.full)?;
     println!(
         "{} sync: {} item(s) read in {} page(s), {} removed",

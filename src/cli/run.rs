@@ -49,13 +49,11 @@ fn check_role(role: &str) -> anyhow::Result<()> {
 fn lane(common: &Common, role: &str, slot: &str) -> anyhow::Result<Lane> {
     check_role(role)?;
     let config = common.load_config()?;
-    Lane::new(
-        role,
-        slot,
-        config,
-        common.state_dir_for_writing()?,
-        Shutdown::install()?,
-    )
+    // The board's key first (root-only credentials), then the service user.
+    let opener = crate::board::BoardOpener::new(&config)?;
+    let state_dir = common.state_dir_for_writing()?;
+    let board = opener.open(&state_dir)?;
+    Lane::new(role, slot, config, state_dir, board, Shutdown::install()?)
 }
 
 pub fn watch(
@@ -74,8 +72,9 @@ pub fn run_next(common: &Common, args: RunNextArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_task(common: &Common, args: RunArgs) -> anyhow::Result<()> {
+    let opener = crate::board::BoardOpener::new(&common.load_config()?)?;
     let state_dir = common.state_dir_for_writing()?;
-    let board = crate::board::open(&common.load_config()?, &state_dir)?;
+    let board = opener.open(&state_dir)?;
     let task = board.get(&args.task_id).map_err(|e| match e {
         crate::board::BoardError::NotFound(_) => UserError(e.to_string()).into(),
         other => anyhow::Error::from(other),

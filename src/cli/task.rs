@@ -65,8 +65,9 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
         TaskCommand::Add(args) => Some(read_description(args)?),
         _ => None,
     };
-    let config = common.load_config()?;
-    let board = crate::board::open(&config, &common.state_dir_for_writing()?)?;
+    // The board's key first (root-only credentials), then the service user.
+    let opener = crate::board::BoardOpener::new(&common.load_config()?)?;
+    let board = opener.open(&common.state_dir_for_writing()?)?;
     let board = board.as_ref();
     if matches!(cmd, TaskCommand::List { .. }) {
         // A fresh view of a remote board (no-op for the local one, and cheap when fresh).

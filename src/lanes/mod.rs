@@ -58,14 +58,15 @@ pub enum CycleResult {
 }
 
 impl Lane {
+    /// A lane on `board` (opened by the caller from the same config and state dir).
     pub fn new(
         role: &str,
         slot: &str,
         config: Config,
         state_dir: PathBuf,
+        board: Box<dyn Board>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let board = crate::board::open(&config, &state_dir)?;
         let runtime_dir = crate::config::paths::runtime_dir(&state_dir);
         let name = lane_name(role, slot);
         let status = LaneStatus {

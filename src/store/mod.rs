@@ -180,7 +180,9 @@ CREATE INDEX plane_outbox_item ON plane_outbox (item_id);
 CREATE TABLE plane_claims (
     run_id   TEXT PRIMARY KEY,
     item_id  TEXT NOT NULL,
-    round_us INTEGER NOT NULL
+    round_us INTEGER NOT NULL,
+    -- 1 once this run read the markers and won: its release need not read them again
+    won      INTEGER NOT NULL DEFAULT 0
 );
 -- Bumped by `oc ingest-dedup reset`; part of an ingested task's external id, so after a
 -- reset the same error makes a new Plane item instead of adopting the old one.

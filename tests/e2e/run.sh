@@ -3,7 +3,8 @@
 # build the .deb, lint it and its units, install it with dpkg -i, and drive the goal lane
 # through systemctl/journalctl: two slots sharing a queue, journald fields, the watchdog
 # killing a frozen lane, kill -9 recovery, a broken config (78, no restart loop), the
-# janitor timer, oc status / heartbeat-check, upgrade, remove and purge.
+# janitor timer, oc status / heartbeat-check, upgrade, the board on a (fake) Plane with a
+# refused key (77, no restart), remove and purge.
 # Needs root. Usage: tests/e2e/run.sh [ARTIFACT_DIR]
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,6 +31,7 @@ deb1=$(ls "$ROOT"/target/debian/operations-center_0.1.0-1_*.deb)
 cp "$deb1" "$WORK/"
 (cd "$ROOT" && cargo deb --no-build --locked --deb-version 0.1.0-2 >/dev/null) || { echo "FAIL: second .deb"; exit 1; }
 deb2=$(ls "$ROOT"/target/debian/operations-center_0.1.0-2_*.deb)
+(cd "$ROOT" && cargo build --quiet --release --example fake_plane) || { echo "FAIL: fake_plane example"; exit 1; }
 deb1="$WORK/$(basename "$deb1")"
 check "lintian reports no errors" lintian --fail-on error "$deb1"
 # oc-sandbox lint on the units as shipped, with ExecStart= pointing at the built binaries
@@ -59,8 +61,8 @@ check "janitor timer active (pulled in by oc.target)" X systemctl is-active --qu
 check "janitor timer listed by list-timers" XS 'systemctl list-timers --all --no-pager | grep -q oc-janitor.timer'
 check "no lane enabled by the package" XS '! systemctl list-units --all --plain --no-legend "oc-goal@*" | grep -q .'
 check "units verify inside the sandbox" XS 'out=$(systemd-analyze verify --man=no /usr/lib/systemd/system/oc.target /usr/lib/systemd/system/oc-*.service /usr/lib/systemd/system/oc-*.socket /usr/lib/systemd/system/oc-*.timer 2>&1); [ -z "$out" ] || { echo "$out"; false; }'
-check "shipped lane unit has a start limit and keeps 78 from restarting" \
-  XS 'f=/usr/lib/systemd/system/oc-goal@.service; grep -qx "StartLimitBurst=5" $f && grep -qx "RestartPreventExitStatus=78" $f && grep -qx "Type=notify" $f'
+check "shipped lane unit has a start limit and keeps 77 and 78 from restarting" \
+  XS 'f=/usr/lib/systemd/system/oc-goal@.service; grep -qx "StartLimitBurst=5" $f && grep -qx "RestartPreventExitStatus=77 78" $f && grep -qx "Type=notify" $f'
 check "oc config validate accepts the shipped config" X oc config validate
 
 # ---------------------------------------------------------------------------------------
@@ -229,6 +231,39 @@ check "upgrade dpkg -i exits 0" [ "$rc" = 0 ]
 check "lane restarted on the new version" waitfor 30 bash -c "p=\$(X systemctl show --value -p MainPID oc-goal@slot1); [ \"\$p\" != 0 ] && [ \"\$p\" != $pid ]"
 check "lane still enabled after upgrade" [ "$(X systemctl is-enabled oc-goal@slot1)" = enabled ]
 check "board kept across the upgrade" state_is "$slow2" Review
+
+# ---------------------------------------------------------------------------------------
+section "the board on Plane (the test suite's fake Plane, inside the sandbox)"
+"$SB" cp "$ROOT/target/release/examples/fake_plane" /usr/local/bin/fake-plane
+X chmod 755 /usr/local/bin/fake-plane
+X systemd-run --quiet --unit=fake-plane /usr/local/bin/fake-plane 127.0.0.1:8700 600
+check "fake Plane answers" waitfor 15 XS 'curl -s -o /dev/null http://127.0.0.1:8700/'
+PLANE_KEY=plane_api_0123456789abcdef0123456789abcdef
+XS "printf '%s\n' $PLANE_KEY > /etc/operations-center/credentials/plane-token && chmod 600 /etc/operations-center/credentials/plane-token"
+XS "sed 's|^board: .*|board: {backend: plane, base_url: \"http://127.0.0.1:8700\", workspace_slug: oc-demo, project_id: 2d7c9e41-5a3b-4c6d-8e9f-0a1b2c3d4e5f, credential: plane-token, claim_settle_ms: 200}|' -i /etc/operations-center/config.yaml"
+check "oc config validate accepts the Plane board" X oc config validate
+doctor=$(X oc doctor); rc=$?
+check "oc doctor: Plane reachable, key accepted, states present (exit 0)" \
+  bash -c "[ $rc = 0 ] && grep -q 'key accepted' <<<'$doctor' && grep -q 'every state the lanes use exists' <<<'$doctor'"
+X systemctl restart oc-goal@slot1
+plane_task=$(X oc task add --repo demo --title "Note on Plane" --body "Write a note file from a Plane work item.")
+check "oc task add returns a Plane work-item id" bash -c "[ \${#plane_task} = 36 ]" 
+check "the lane runs the Plane item to Review" waitfor 90 state_is "$plane_task" Review
+check "its claim and run are in the journal" \
+  bash -c "X journalctl -u oc-goal@slot1 -o cat --no-pager EVENT=task_claimed | grep -q '$plane_task'"
+check "oc plane-status counts the requests" bash -c "X oc plane-status | grep -q 'API: '"
+check "oc status shows the Plane budget" bash -c "X oc status | grep -q '^board: Plane'"
+XS "printf 'plane_api_revoked\n' > /etc/operations-center/credentials/plane-token"
+restarts=$(prop oc-goal@slot1 NRestarts)
+X systemctl restart oc-goal@slot1
+check "a refused key stops the lane with status 77" \
+  waitfor 30 XS 'test "$(systemctl show --value -p ExecMainStatus oc-goal@slot1)" = 77 && test "$(systemctl is-active oc-goal@slot1)" = failed'
+sleep 5
+check "and systemd does not restart it (RestartPreventExitStatus=77)" \
+  XS "test \"\$(systemctl show --value -p NRestarts oc-goal@slot1)\" = $restarts && test \"\$(systemctl is-active oc-goal@slot1)\" = failed"
+check "the journal names the cause (EVENT=board_auth_failed)" \
+  bash -c "X journalctl -u oc-goal@slot1 -o cat --no-pager EVENT=board_auth_failed | grep -q 'API key is not valid'"
+X systemctl stop fake-plane >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------
 section "remove and purge"

@@ -77,6 +77,11 @@ impl FakePlane {
 
     /// `limit` allowed requests per key in any sliding `window`.
     pub fn with_rate_limit(limit: usize, window: Duration) -> Self {
+        Self::bind("127.0.0.1:0", limit, window)
+    }
+
+    /// Listening on `addr` (the end-to-end tests run it as a server on a fixed port).
+    pub fn bind(addr: &str, limit: usize, window: Duration) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             world: World::default(),
             keys: vec![API_KEY.to_string()],
@@ -86,7 +91,7 @@ impl FakePlane {
             injected: VecDeque::new(),
             log: Vec::new(),
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake plane");
+        let listener = std::net::TcpListener::bind(addr).expect("bind fake plane");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel();

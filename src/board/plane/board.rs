@@ -80,18 +80,18 @@ pub struct SyncReport {
 }
 
 impl PlaneBoard {
-    /// Opens the Plane board for `config` (key from the credential file or environment).
+    /// Opens the Plane board for `config` with the key read by [`api_key`].
     pub fn open(
         board: &BoardConfig,
-        config_source: Option<&Path>,
+        key: &str,
+        key_from: &str,
         state_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let (key, key_from) = api_key(board, config_source, |name| std::env::var(name).ok())?;
         let client = PlaneClient::new(
             board.base_url.as_deref().unwrap_or_default(),
             board.workspace_slug.as_deref().unwrap_or_default(),
             board.project_id.as_deref().unwrap_or_default(),
-            &key,
+            key,
         )?
         .with_key_from(key_from);
         Self::with_client(client, board, state_dir)

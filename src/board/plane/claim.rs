@@ -38,6 +38,7 @@ pub fn try_claim(board: &PlaneBoard, id: &str, run: &runs::NewRun) -> BoardResul
         Ok(Some(task)) => {
             // Again after the write-backs: a concurrent sync may have replaced the row.
             mirror::record_claim(board.conn_ref(), id, &run.run_id, round)?;
+            mirror::claim_won(board.conn_ref(), &run.run_id)?;
             Ok(Some(Claim {
                 task,
                 run_id: run.run_id.clone(),
@@ -130,7 +131,7 @@ pub fn winner(comments: &[PlaneComment], round: i64) -> Option<String> {
 /// Puts the item back to `to` only if `run_id` holds it: this host recorded the claim, the
 /// item is still Running on Plane, and no other marker of the round won.
 pub fn release(board: &PlaneBoard, id: &str, run_id: &str, to: State) -> BoardResult<bool> {
-    let Some(round) = mirror::claim_round(board.conn_ref(), id, run_id)? else {
+    let Some((round, won)) = mirror::claim_round(board.conn_ref(), id, run_id)? else {
         return Ok(false);
     };
     let item = board.metered(|c| c.get_work_item(id))?;
@@ -138,8 +139,15 @@ pub fn release(board: &PlaneBoard, id: &str, run_id: &str, to: State) -> BoardRe
         mirror::forget_claim(board.conn_ref(), id, run_id)?;
         return Ok(false);
     }
-    let comments = board.metered(|c| c.list_comments(id))?;
-    if let Some(other) = winner(&comments, round).filter(|w| w != run_id) {
+    // A run that saw itself win needs no second look; one that died before knowing (or
+    // failed mid-claim) reads the markers, so it never hands back another run's item.
+    let other = if won {
+        None
+    } else {
+        let comments = board.metered(|c| c.list_comments(id))?;
+        winner(&comments, round).filter(|w| w != run_id)
+    };
+    if let Some(other) = other {
         tracing::info!(event = "release_skipped", task_id = %id, run_id = %run_id, winner = %other, "not releasing {id}: run {other} holds it");
         mirror::forget_claim(board.conn_ref(), id, run_id)?;
         return Ok(false);

@@ -218,12 +218,25 @@ pub fn clear_claim_mark(conn: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The round `run_id` claimed `id` in, when this host recorded that claim.
-pub fn claim_round(conn: &Connection, id: &str, run_id: &str) -> rusqlite::Result<Option<i64>> {
+/// Marks that `run_id` read the markers of its round and won.
+pub fn claim_won(conn: &Connection, run_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE plane_claims SET won = 1 WHERE run_id = ?1",
+        [run_id],
+    )?;
+    Ok(())
+}
+
+/// (round, won) of `run_id`'s claim on `id`, when this host recorded that claim.
+pub fn claim_round(
+    conn: &Connection,
+    id: &str,
+    run_id: &str,
+) -> rusqlite::Result<Option<(i64, bool)>> {
     conn.query_row(
-        "SELECT round_us FROM plane_claims WHERE run_id = ?1 AND item_id = ?2",
+        "SELECT round_us, won FROM plane_claims WHERE run_id = ?1 AND item_id = ?2",
         params![run_id, id],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
 }
