@@ -2,7 +2,9 @@
 
 pub mod ci_webhook;
 mod config_cmd;
+mod feedback;
 pub mod ingest;
+pub mod review;
 mod run;
 mod service;
 mod status;
@@ -96,6 +98,13 @@ enum Command {
     /// Ingested production errors: `reset` forgets them (a new report creates a new task), `list` shows them
     #[command(subcommand)]
     IngestDedup(ingest::DedupCommand),
+    /// Give open PRs on await_review repos that belong to a task a review state
+    BackfillPrReviews,
+    /// The review lane's state of every PR it knows, one JSON object per line
+    Reviews,
+    /// Outcomes of proposals (merged / escalated / abandoned) for the autonomy pipeline
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
     /// Write the man pages of oc and the unit binaries into DIR (used by packaging)
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -122,6 +131,9 @@ pub fn oc_main() -> ExitCode {
         Command::Janitor => janitor(&cli.common),
         Command::CiEvents(args) => ci_webhook::ci_events(&cli.common, args),
         Command::IngestDedup(cmd) => ingest::dedup(&cli.common, cmd),
+        Command::BackfillPrReviews => review::backfill(&cli.common),
+        Command::Reviews => review::list(&cli.common),
+        Command::Feedback(cmd) => feedback::run(&cli.common, cmd),
         Command::Man { dir } => write_man_pages(&dir),
     };
     finish(result)
@@ -179,6 +191,11 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
         (Cli::command(), "oc", "1"),
         (LaneCli::command().name("oc-goal"), "oc-goal", "8"),
         (JobCli::command().name("oc-janitor"), "oc-janitor", "8"),
+        (
+            review::ReviewCli::command().name("oc-review"),
+            "oc-review",
+            "8",
+        ),
         (
             ci_webhook::CiWebhookCli::command().name("oc-ci-webhook"),
             "oc-ci-webhook",

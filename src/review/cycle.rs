@@ -1,0 +1,782 @@
+//! One review cycle over every PR under review, and the backfill that finds PRs with no
+//! state. Every step re-reads the PR from GitHub and saves the state before the next, so a
+//! restart resumes where the last process stopped; bot comments carry a key so that a
+//! repeated step never posts the same comment twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::pass::{Passes, Revision};
+use super::policy::{self, CiState, Verdict};
+use super::store::{self, Feedback, Phase, PrReview};
+use crate::board::{Board, State};
+use crate::config::{Config, RepoConfig};
+use crate::daemon::shutdown::Shutdown;
+use crate::github::{GitHub, IssueComment, MergeOutcome, Pull, RepoSlug};
+use crate::store::now;
+
+/// The longest wait between two retries of a run that gave no verdict.
+const MAX_BACKOFF_SECS: i64 = 6 * 3600;
+/// At most one explicit-approval reminder per this many seconds.
+const REMINDER_EVERY_SECS: i64 = 86_400;
+/// Who writes the board comments.
+const AUTHOR: &str = "operations-center";
+
+pub struct Reviewer<'a> {
+    pub config: &'a Config,
+    pub state_dir: &'a Path,
+    pub board: &'a dyn Board,
+    pub conn: &'a Connection,
+    pub gh: &'a GitHub,
+    pub shutdown: &'a Shutdown,
+    pub keepalive: &'a dyn Fn(),
+}
+
+/// What one cycle did, for the status line and the CLI.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CycleReport {
+    pub open: usize,
+    pub actions: Vec<String>,
+}
+
+/// A PR the lane should look at, with its repo.
+struct Target<'c> {
+    repo: &'c RepoConfig,
+    slug: RepoSlug,
+}
+
+impl Reviewer<'_> {
+    fn passes(&self) -> Passes<'_> {
+        Passes {
+            config: self.config,
+            state_dir: self.state_dir,
+            conn: self.conn,
+            shutdown: self.shutdown,
+            keepalive: self.keepalive,
+        }
+    }
+
+    pub fn cycle(&self) -> anyhow::Result<CycleReport> {
+        let mut report = CycleReport::default();
+        let active = store::active(self.conn)?;
+        report.open = active.len();
+        for state in active {
+            if self.shutdown.requested() {
+                break;
+            }
+            (self.keepalive)();
+            let key = state.key();
+            match self.review(state) {
+                Ok(action) => report.actions.push(format!("{key}: {action}")),
+                Err(e) => {
+                    tracing::warn!(event = "review_error", pr = %key, error = %format!("{e:#}"), "{key}: {e:#}");
+                    report.actions.push(format!("{key}: error"));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn target(&self, s: &PrReview) -> anyhow::Result<Target<'_>> {
+        let repo =
+            self.config.repos.get(&s.repo_key).ok_or_else(|| {
+                anyhow::anyhow!("repo key {} is no longer configured", s.repo_key)
+            })?;
+        let (owner, name) = repo.github_slug().ok_or_else(|| {
+            anyhow::anyhow!(
+                "repo {} has no GitHub repository (set github_repo)",
+                s.repo_key
+            )
+        })?;
+        Ok(Target {
+            repo,
+            slug: RepoSlug { owner, name },
+        })
+    }
+
+    /// One step for one PR; returns a short description of what happened.
+    fn review(&self, mut s: PrReview) -> anyhow::Result<String> {
+        let t = self.target(&s)?;
+        let pr = self.gh.pull(&t.slug, s.pr_number)?;
+        if pr.is_merged() {
+            self.finalize(&mut s, &pr, Phase::Merged, "merged_outside")?;
+            return Ok("merged outside the lane".into());
+        }
+        if pr.state == "closed" {
+            self.finalize(&mut s, &pr, Phase::Closed, "closed")?;
+            return Ok("closed".into());
+        }
+        s.head_sha = pr.head.sha.clone();
+        s.branch = pr.head.ref_name.clone();
+        match s.phase {
+            Phase::SelfReview => self.self_review(&t, &mut s, &pr),
+            Phase::AwaitingCi => self.awaiting_ci(&t, &mut s, &pr),
+            Phase::HumanReview => self.human_review(&t, &mut s, &pr),
+            Phase::Merged | Phase::Closed => Ok("done".into()),
+        }
+    }
+
+    fn original_goal(&self, s: &PrReview, pr: &Pull) -> String {
+        s.task_id
+            .as_deref()
+            .and_then(|id| self.board.get(id).ok())
+            .map(|t| format!("{}\n\n{}", t.title, t.description))
+            .unwrap_or_else(|| format!("{}\n\n{}", pr.title, pr.body.clone().unwrap_or_default()))
+    }
+
+    fn task_label(&self, s: &PrReview) -> String {
+        s.task_id
+            .clone()
+            .unwrap_or_else(|| format!("pr-{}", s.pr_number))
+    }
+
+    fn self_review(&self, t: &Target<'_>, s: &mut PrReview, pr: &Pull) -> anyhow::Result<String> {
+        if now() < s.next_attempt_at {
+            return Ok("waiting (backoff after a run without verdict)".into());
+        }
+        let run_id = crate::lanes::new_run_id();
+        tracing::info!(
+            event = "review_self_review_start",
+            pr = %s.key(),
+            pass = s.self_review_loops + 1,
+            branch = %s.branch,
+            "{}: self-review pass {} on {}",
+            s.key(),
+            s.self_review_loops + 1,
+            s.branch
+        );
+        let result = self.passes().self_review(
+            &s.repo_key,
+            t.repo,
+            &self.task_label(s),
+            &s.branch,
+            &s.base,
+            &pr.title,
+            &self.original_goal(s, pr),
+            &run_id,
+        )?;
+        let Some(verdict) = result.verdict else {
+            // No verdict (quota, crash, timeout, unreadable answer): try again later, with
+            // a growing wait, instead of re-running the agent every poll (§12 #25).
+            s.no_verdict_count += 1;
+            let base = self.config.reviewer.no_verdict_backoff_seconds.max(1) as i64;
+            let wait = base
+                .saturating_mul(1 << (s.no_verdict_count - 1).min(16))
+                .min(MAX_BACKOFF_SECS);
+            s.next_attempt_at = now() + wait;
+            store::save(self.conn, s)?;
+            tracing::warn!(
+                event = "review_no_verdict",
+                pr = %s.key(),
+                class = result.class.as_str(),
+                retry_in_seconds = wait,
+                "{}: self-review gave no verdict ({}: {}); retrying in {wait}s",
+                s.key(),
+                result.class.as_str(),
+                result.reason
+            );
+            return Ok(format!(
+                "no verdict ({}), retry in {wait}s",
+                result.class.as_str()
+            ));
+        };
+        s.no_verdict_count = 0;
+        s.next_attempt_at = 0;
+        s.self_review_loops += 1;
+        match verdict {
+            Verdict::Lgtm => {
+                self.transition(s, Phase::AwaitingCi, "self-review LGTM")?;
+                self.awaiting_ci(t, s, pr)
+            }
+            Verdict::Concerns(items) => {
+                let list = bullets(&items);
+                store::save(self.conn, s)?;
+                self.post_once(
+                    t,
+                    s,
+                    &format!("self-review-{}", s.self_review_loops),
+                    &format!(
+                        "**Self-review (pass {}) — concerns:**\n\n{list}",
+                        s.self_review_loops
+                    ),
+                )?;
+                if s.self_review_loops >= self.config.reviewer.max_self_review_loops {
+                    self.escalate(
+                        t,
+                        s,
+                        &format!(
+                            "Self-review flagged concerns after {} pass(es) and could not resolve them:\n{list}",
+                            s.self_review_loops
+                        ),
+                    )?;
+                    return Ok("escalated to human review".into());
+                }
+                let message = format!(
+                    "Address self-review concerns on PR #{} (pass {})",
+                    s.pr_number, s.self_review_loops
+                );
+                let revision = self.passes().revise(
+                    &s.repo_key,
+                    t.repo,
+                    &self.task_label(s),
+                    &s.branch,
+                    &self.original_goal(s, pr),
+                    &format!("Address the following self-review concerns:\n{list}"),
+                    &message,
+                    &run_id,
+                )?;
+                match revision {
+                    Revision::Pushed(sha) => {
+                        s.head_sha = sha.clone();
+                        store::save(self.conn, s)?;
+                        tracing::info!(
+                            event = "review_revision_pushed",
+                            pr = %s.key(),
+                            sha = %sha,
+                            branch = %s.branch,
+                            "{}: revision {sha} pushed to {}",
+                            s.key(),
+                            s.branch
+                        );
+                        Ok(format!("concerns; revision {sha} pushed"))
+                    }
+                    Revision::NoChanges => {
+                        self.escalate(
+                            t,
+                            s,
+                            &format!("Self-review flagged concerns, but the revision pass produced no changes:\n{list}"),
+                        )?;
+                        Ok("escalated: revision changed nothing".into())
+                    }
+                    Revision::Failed(why) => {
+                        store::save(self.conn, s)?;
+                        Ok(format!("revision failed ({why}); retry next cycle"))
+                    }
+                }
+            }
+        }
+    }
+
+    fn awaiting_ci(&self, t: &Target<'_>, s: &mut PrReview, pr: &Pull) -> anyhow::Result<String> {
+        match self.ci(t, &s.head_sha)? {
+            CiState::Green | CiState::None => {
+                self.post_once(t, s, "merging-self-review", "Self-review passed — merging.")?;
+                self.merge(t, s, pr, "self_review_lgtm")
+            }
+            CiState::Pending(names) => {
+                store::save(self.conn, s)?;
+                Ok(format!("waiting for checks: {}", names.join(", ")))
+            }
+            CiState::Failing(failures) => {
+                self.escalate(
+                    t,
+                    s,
+                    &format!(
+                        "Self-review passed, but CI is failing on {}:\n{}",
+                        short(&s.head_sha),
+                        bullets(&failures)
+                    ),
+                )?;
+                Ok("escalated: CI failing".into())
+            }
+        }
+    }
+
+    fn human_review(&self, t: &Target<'_>, s: &mut PrReview, pr: &Pull) -> anyhow::Result<String> {
+        let rv = &self.config.reviewer;
+        let human = |login: &str, body: &str| {
+            !policy::is_bot(rv, login, body) && policy::is_allowed(rv, login)
+        };
+        let reactions = self.gh.reactions(&t.slug, s.pr_number)?;
+        if let Some(r) = reactions
+            .iter()
+            .find(|r| r.content == "+1" && human(&r.user.login, ""))
+        {
+            tracing::info!(event = "review_approved", pr = %s.key(), by = %r.user.login, "{}: 👍 from {}", s.key(), r.user.login);
+            return self.merge(t, s, pr, "thumbs_up_reaction");
+        }
+        let comments = self.gh.issue_comments(&t.slug, s.pr_number)?;
+        let reviews = self.gh.reviews(&t.slug, s.pr_number)?;
+        let inline = self.gh.review_comments(&t.slug, s.pr_number)?;
+
+        let mut feedback: Vec<String> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut approval: Option<(&str, String)> = None;
+        for c in &comments {
+            let id = format!("issue:{}", c.id);
+            let body = c.body.clone().unwrap_or_default();
+            if s.processed(&id) || policy::is_bot(rv, &c.user.login, &body) {
+                continue;
+            }
+            if !policy::is_allowed(rv, &c.user.login) {
+                continue;
+            }
+            seen.push(id);
+            if policy::is_lgtm_comment(&body) {
+                approval.get_or_insert(("lgtm_comment", c.user.login.clone()));
+            } else if !body.trim().is_empty() {
+                feedback.push(format!("@{} commented:\n{}", c.user.login, body.trim()));
+            }
+        }
+        for r in &reviews {
+            let id = format!("review:{}", r.id);
+            let Some(user) = &r.user else { continue };
+            let body = r.body.clone().unwrap_or_default();
+            if s.processed(&id) || !human(&user.login, &body) {
+                continue;
+            }
+            seen.push(id);
+            match r.state.as_str() {
+                "APPROVED" => {
+                    approval.get_or_insert(("approved_review", user.login.clone()));
+                }
+                // A plain "Request changes" with no text still asks for a revision.
+                "CHANGES_REQUESTED" => feedback.push(format!(
+                    "@{} requested changes:\n{}",
+                    user.login,
+                    if body.trim().is_empty() {
+                        "(no summary; see the inline comments)"
+                    } else {
+                        body.trim()
+                    }
+                )),
+                "COMMENTED" if !body.trim().is_empty() => {
+                    feedback.push(format!("@{} reviewed:\n{}", user.login, body.trim()))
+                }
+                _ => {}
+            }
+        }
+        for c in &inline {
+            let id = format!("review_comment:{}", c.id);
+            if s.processed(&id) || !human(&c.user.login, &c.body) {
+                continue;
+            }
+            seen.push(id);
+            let place = c
+                .path
+                .as_deref()
+                .map(|p| format!("[{p}] "))
+                .unwrap_or_default();
+            feedback.push(format!("@{} on {place}:\n{}", c.user.login, c.body.trim()));
+        }
+
+        if let Some((reason, by)) = approval {
+            s.processed_ids.extend(seen);
+            store::save(self.conn, s)?;
+            tracing::info!(event = "review_approved", pr = %s.key(), by = %by, reason, "{}: approved by {by} ({reason})", s.key());
+            return self.merge(t, s, pr, reason);
+        }
+
+        if !feedback.is_empty() {
+            if s.human_review_loops >= rv.max_human_review_loops {
+                s.processed_ids.extend(seen);
+                store::save(self.conn, s)?;
+                self.post_once(
+                    t,
+                    s,
+                    "merging-max-loops",
+                    &format!(
+                        "**Auto-merging** — reached max human review loops ({}).",
+                        rv.max_human_review_loops
+                    ),
+                )?;
+                return self.merge(t, s, pr, "max_human_loops");
+            }
+            let loop_no = s.human_review_loops + 1;
+            let text = feedback.join("\n\n");
+            let revision = self.passes().revise(
+                &s.repo_key,
+                t.repo,
+                &self.task_label(s),
+                &s.branch,
+                &self.original_goal(s, pr),
+                &text,
+                &format!(
+                    "Address review feedback on PR #{} (round {loop_no})",
+                    s.pr_number
+                ),
+                &crate::lanes::new_run_id(),
+            )?;
+            let reply = match &revision {
+                Revision::Failed(why) => {
+                    // Nothing consumed: the same comments are taken up next cycle.
+                    store::save(self.conn, s)?;
+                    return Ok(format!("revision failed ({why}); retry next cycle"));
+                }
+                Revision::Pushed(sha) => {
+                    s.head_sha = sha.clone();
+                    tracing::info!(
+                        event = "review_revision_pushed",
+                        pr = %s.key(),
+                        sha = %sha,
+                        branch = %s.branch,
+                        round = loop_no,
+                        "{}: revision {sha} for review feedback pushed to {}",
+                        s.key(),
+                        s.branch
+                    );
+                    format!(
+                        "Revision pushed to `{}` in {}. React with 👍 or comment `/lgtm` to merge, or leave another comment for further changes.",
+                        s.branch,
+                        short(sha)
+                    )
+                }
+                Revision::NoChanges => "Revision attempted, but the agent made no changes for this feedback. Please clarify, approve with 👍 or `/lgtm`, or close the PR.".to_string(),
+            };
+            s.human_review_loops = loop_no;
+            s.processed_ids.extend(seen);
+            // State first: a crash before the reply loses a comment, never repeats a push.
+            store::save(self.conn, s)?;
+            self.post_once(t, s, &format!("revision-h{loop_no}"), &reply)?;
+            return Ok(format!("revision round {loop_no}"));
+        }
+        if !seen.is_empty() {
+            s.processed_ids.extend(seen);
+        }
+
+        if t.repo.auto_merge_on_ci_green && self.is_autonomy(s) {
+            if let CiState::Green = self.ci(t, &s.head_sha)? {
+                self.post_once(
+                    t,
+                    s,
+                    "merging-ci-green",
+                    "CI is green on every check — merging.",
+                )?;
+                return self.merge(t, s, pr, "auto_merge_on_ci_green");
+            }
+        }
+
+        let entered = s.phase2_entered_at.unwrap_or(s.created_at);
+        let elapsed = now() - entered;
+        if elapsed >= rv.human_review_timeout_seconds as i64 {
+            if t.repo.require_explicit_approval {
+                let due = s
+                    .last_reminder_at
+                    .is_none_or(|at| now() - at >= REMINDER_EVERY_SECS);
+                if due {
+                    let day = now() / REMINDER_EVERY_SECS;
+                    s.last_reminder_at = Some(now());
+                    store::save(self.conn, s)?;
+                    self.post_once(
+                        t,
+                        s,
+                        &format!("reminder-{day}"),
+                        "This PR requires explicit approval before merging. React with 👍 or comment `/lgtm` to proceed.",
+                    )?;
+                    return Ok("waiting for explicit approval (reminder posted)".into());
+                }
+                store::save(self.conn, s)?;
+                return Ok("waiting for explicit approval".into());
+            }
+            self.post_once(
+                t,
+                s,
+                "merging-timeout",
+                &format!(
+                    "**Auto-merging** — human review timed out after {}h with no open comments.",
+                    elapsed / 3600
+                ),
+            )?;
+            return self.merge(t, s, pr, "human_review_timeout");
+        }
+        store::save(self.conn, s)?;
+        Ok("waiting for human review".into())
+    }
+
+    fn is_autonomy(&self, s: &PrReview) -> bool {
+        s.task_id
+            .as_deref()
+            .and_then(|id| self.board.get(id).ok())
+            .is_some_and(|t| t.label("source") == Some("autonomy"))
+    }
+
+    /// Checks on `sha`: the webhook's records when it has any for this commit, else the
+    /// check runs and commit statuses from the API.
+    fn ci(&self, t: &Target<'_>, sha: &str) -> anyhow::Result<CiState> {
+        let mut checks = webhook_checks(self.conn, &t.slug.to_string(), sha)?;
+        if checks.is_empty() {
+            for run in self.gh.check_runs(&t.slug, sha)? {
+                checks.push(policy::Check {
+                    completed: run.status == "completed",
+                    name: run.name,
+                    conclusion: run.conclusion,
+                });
+            }
+            let combined = self.gh.combined_status(&t.slug, sha)?;
+            for st in combined.statuses {
+                let completed = st.state != "pending";
+                checks.push(policy::Check {
+                    name: st.context,
+                    completed,
+                    conclusion: completed.then_some(st.state),
+                });
+            }
+        }
+        Ok(policy::ci_state(t.repo, &checks))
+    }
+
+    /// Squash-merge with the head SHA guard. Merged by us or by someone else first: done.
+    fn merge(
+        &self,
+        t: &Target<'_>,
+        s: &mut PrReview,
+        pr: &Pull,
+        reason: &str,
+    ) -> anyhow::Result<String> {
+        let outcome = self.gh.merge(
+            &t.slug,
+            s.pr_number,
+            &s.head_sha,
+            &format!("{} (#{})", pr.title, s.pr_number),
+        )?;
+        match outcome {
+            MergeOutcome::Merged { .. } | MergeOutcome::AlreadyMerged => {
+                let reason = if outcome == MergeOutcome::AlreadyMerged {
+                    "already_merged"
+                } else {
+                    reason
+                };
+                self.finalize(s, pr, Phase::Merged, reason)?;
+                Ok(format!("merged ({reason})"))
+            }
+            MergeOutcome::HeadChanged(msg) | MergeOutcome::NotMergeable(msg) => {
+                store::save(self.conn, s)?;
+                tracing::warn!(event = "review_merge_refused", pr = %s.key(), reason, "{}: merge refused: {msg}", s.key());
+                Ok(format!("merge refused: {msg}"))
+            }
+        }
+    }
+
+    fn escalate(&self, t: &Target<'_>, s: &mut PrReview, why: &str) -> anyhow::Result<()> {
+        s.phase2_entered_at = Some(now());
+        self.transition(s, Phase::HumanReview, "escalated")?;
+        self.post_once(
+            t,
+            s,
+            "escalated",
+            &format!(
+                "**Escalated to human review.** {why}\n\nPlease review and comment (a revision is pushed to this branch), request changes, or approve with 👍 or a comment starting with `/lgtm`."
+            ),
+        )?;
+        if let Some(task) = &s.task_id {
+            store::record_feedback(self.conn, &self.feedback(s, task, "escalated", None), true)?;
+        }
+        Ok(())
+    }
+
+    fn feedback(&self, s: &PrReview, task: &str, outcome: &str, reason: Option<&str>) -> Feedback {
+        Feedback {
+            task_id: task.to_string(),
+            pr_number: Some(s.pr_number),
+            outcome: outcome.to_string(),
+            merge_reason: reason.map(str::to_string),
+            self_review_loops: s.self_review_loops,
+            human_review_loops: s.human_review_loops,
+            family: None,
+            confidence: None,
+            note: None,
+            recorded_at: String::new(),
+        }
+    }
+
+    fn transition(&self, s: &mut PrReview, to: Phase, why: &str) -> anyhow::Result<bool> {
+        let from = s.phase;
+        s.phase = to;
+        let saved = store::save(self.conn, s)?;
+        if saved {
+            tracing::info!(
+                event = "review_phase",
+                pr = %s.key(),
+                from = from.as_str(),
+                to = to.as_str(),
+                why,
+                "{}: {} → {} ({why})",
+                s.key(),
+                from.as_str(),
+                to.as_str()
+            );
+        }
+        Ok(saved)
+    }
+
+    /// The terminal step, done once: the conditional save lets only one reviewer (of two
+    /// racing) move the task and write the feedback.
+    fn finalize(
+        &self,
+        s: &mut PrReview,
+        pr: &Pull,
+        phase: Phase,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        s.merge_reason = Some(reason.to_string());
+        if !self.transition(s, phase, reason)? {
+            return Ok(());
+        }
+        let Some(task) = s.task_id.clone() else {
+            return Ok(());
+        };
+        let (state, outcome, verb) = match phase {
+            Phase::Merged => (State::Done, "merged", "merged"),
+            _ => (State::Cancelled, "abandoned", "closed without merging"),
+        };
+        self.board.move_to(&task, state)?;
+        self.board.comment(
+            &task,
+            AUTHOR,
+            &format!(
+                "[Review] PR #{} {verb} ({reason})\n- pr_url: {}\n- branch: {}\n- self_review_loops: {}\n- human_review_loops: {}",
+                s.pr_number, pr.html_url, s.branch, s.self_review_loops, s.human_review_loops
+            ),
+        )?;
+        store::record_feedback(
+            self.conn,
+            &self.feedback(s, &task, outcome, Some(reason)),
+            true,
+        )?;
+        Ok(())
+    }
+
+    /// Posts a bot comment unless one with the same key is already on the PR.
+    fn post_once(
+        &self,
+        t: &Target<'_>,
+        s: &PrReview,
+        key: &str,
+        body: &str,
+    ) -> anyhow::Result<bool> {
+        let tag = format!(
+            "<!-- oc-review-key: {}#{}:{key} -->",
+            s.repo_key, s.pr_number
+        );
+        let existing: Vec<IssueComment> = self.gh.issue_comments(&t.slug, s.pr_number)?;
+        if existing
+            .iter()
+            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&tag)))
+        {
+            return Ok(false);
+        }
+        let marker = &self.config.reviewer.bot_comment_marker;
+        self.gh
+            .create_comment(&t.slug, s.pr_number, &format!("{marker}\n{body}\n\n{tag}"))?;
+        Ok(true)
+    }
+}
+
+fn bullets(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("- {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// The newest state of each check run the webhook recorded for `sha`.
+fn webhook_checks(
+    conn: &Connection,
+    full_name: &str,
+    sha: &str,
+) -> rusqlite::Result<Vec<policy::Check>> {
+    let mut stmt = conn.prepare(
+        "SELECT check_name, status, conclusion FROM ci_events
+         WHERE repo = ?1 COLLATE NOCASE AND head_sha = ?2 AND event = 'check_run'
+           AND check_name IS NOT NULL
+         ORDER BY id",
+    )?;
+    let rows = stmt.query_map([full_name, sha], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut latest: BTreeMap<String, policy::Check> = BTreeMap::new();
+    for row in rows {
+        let (name, status, conclusion) = row?;
+        latest.insert(
+            name.clone(),
+            policy::Check {
+                name,
+                completed: status.as_deref() == Some("completed"),
+                conclusion,
+            },
+        );
+    }
+    Ok(latest.into_values().collect())
+}
+
+/// The task a PR belongs to: our marker `<!-- operations-center:task=ID -->` or a line
+/// `Task: ID` in its body, naming a task the board knows.
+pub fn linked_task(board: &dyn Board, pr: &Pull) -> Option<String> {
+    let body = pr.body.as_deref()?;
+    let from_marker = body
+        .split("<!-- operations-center:task=")
+        .nth(1)
+        .and_then(|rest| rest.split("-->").next().map(|id| id.trim().to_string()));
+    let from_line = body.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Task:")
+            .map(|id| id.trim().trim_matches('`').to_string())
+    });
+    [from_marker, from_line]
+        .into_iter()
+        .flatten()
+        .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+        .find(|id| board.get(id).is_ok())
+        .and_then(|id| board.get(&id).ok().map(|t| t.id))
+}
+
+/// What the backfill did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Backfill {
+    pub created: Vec<String>,
+    pub left_alone: Vec<String>,
+}
+
+/// Open PRs on `await_review` repos with no state get one — when they belong to a task.
+/// A human's PR with no link to a task is not ours to review or merge (§12 #25).
+pub fn backfill(
+    config: &Config,
+    conn: &Connection,
+    board: &dyn Board,
+    gh: &GitHub,
+) -> anyhow::Result<Backfill> {
+    let mut out = Backfill::default();
+    for (key, repo) in config.repos.iter().filter(|(_, r)| r.await_review) {
+        let Some((owner, name)) = repo.github_slug() else {
+            tracing::warn!(event = "review_repo_without_github", repo = %key, "repo {key} has await_review but no GitHub repository (github_repo)");
+            continue;
+        };
+        let slug = RepoSlug { owner, name };
+        for pr in gh.open_pulls(&slug)? {
+            let id = format!("{key}#{}", pr.number);
+            if store::get(conn, key, pr.number)?.is_some() {
+                continue;
+            }
+            let task = linked_task(board, &pr);
+            if pr.draft == Some(true) || task.is_none() {
+                tracing::info!(event = "review_skip_unlinked_pr", pr = %id, author = %pr.user.login, "{id} by {} is not linked to a task; left alone", pr.user.login);
+                out.left_alone.push(id);
+                continue;
+            }
+            let state = PrReview::new(
+                key,
+                pr.number,
+                task,
+                &pr.head.ref_name,
+                &pr.base.ref_name,
+                &pr.head.sha,
+            );
+            if store::insert_new(conn, &state)? {
+                tracing::info!(event = "review_backfill", pr = %id, task_id = state.task_id.as_deref().unwrap_or(""), "{id}: review state created");
+                out.created.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
