@@ -498,7 +498,7 @@ impl RepoRec {
         let states: Vec<&str> = latest.values().map(|s| s.state.as_str()).collect();
         let state = if states.iter().any(|s| *s == "error" || *s == "failure") {
             "failure"
-        } else if states.is_empty() || states.iter().any(|s| *s == "pending") {
+        } else if states.is_empty() || states.contains(&"pending") {
             "pending"
         } else {
             "success"
