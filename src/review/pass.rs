@@ -21,9 +21,9 @@ pub const REVIEW_WORK_DIR: &str = "review-work";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
-    #[error("{0}")]
+    #[error(transparent)]
     Git(#[from] GitError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
