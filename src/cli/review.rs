@@ -43,7 +43,7 @@ fn github(config: &Config) -> anyhow::Result<GitHub> {
             origin: "git.token_env".into(),
             position: None,
             message: format!(
-                "the review lane needs a GitHub token: the {} credential or the variable named by git.token_env (now {:?})",
+                "the review lane needs a GitHub token: /etc/operations-center/credentials/github-token ($CREDENTIALS_DIRECTORY/{}) or the variable named by git.token_env (now {:?})",
                 crate::github::CREDENTIAL_NAME,
                 config.git.token_env
             ),

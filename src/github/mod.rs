@@ -19,8 +19,10 @@ use serde::de::DeserializeOwned;
 
 pub use types::*;
 
-/// Name of the systemd credential (`LoadCredential=github-token:…`) holding the token.
-pub const CREDENTIAL_NAME: &str = "github-token";
+/// Name of the credential holding the token under `$CREDENTIALS_DIRECTORY`: the units'
+/// `LoadCredential=oc:/etc/operations-center/credentials` turns `credentials/github-token`
+/// into `oc_github-token`.
+pub const CREDENTIAL_NAME: &str = "oc_github-token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -143,7 +145,7 @@ impl GitHub {
     pub fn from_config(config: &crate::config::Config) -> GhResult<Self> {
         let token = token(config).ok_or_else(|| {
             GitHubError::Setup(format!(
-                "no GitHub token: set git.token_env (now {:?}) or the {CREDENTIAL_NAME} credential",
+                "no GitHub token: put it in /etc/operations-center/credentials/github-token ($CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}) or in the variable named by git.token_env (now {:?})",
                 config.git.token_env
             ))
         })?;
