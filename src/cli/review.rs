@@ -65,26 +65,40 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
     let status = RefCell::new(LaneStatus {
         lane: "review".into(),
         role: "review".into(),
-        slot: "main".into(),
+        // One instance: no slot, so `oc status` looks for oc-review.service.
+        slot: String::new(),
         pid: std::process::id(),
         state: "starting".into(),
         last_action: "start".into(),
         started_at: crate::store::now(),
         ..Default::default()
     });
-    let keepalive = || notifier.borrow_mut().keepalive();
+    let written = std::cell::Cell::new(std::time::Instant::now());
+    let write_status = |s: &mut LaneStatus| {
+        s.updated_at = crate::store::now();
+        if let Err(e) = status_file::write(&runtime_dir, s) {
+            tracing::warn!(event = "lane_status_write_failed", error = %e, "cannot write lane status: {e}");
+        }
+        written.set(std::time::Instant::now());
+    };
+    // Called from every wait, also while an agent runs: the watchdog, and a fresh status
+    // file so heartbeat-check does not call a long self-review stale.
+    let keepalive = || {
+        notifier.borrow_mut().keepalive();
+        if written.get().elapsed() >= std::time::Duration::from_secs(30) {
+            write_status(&mut status.borrow_mut());
+        }
+    };
     let publish = |cycle: u64, state: &str, action: &str| {
         let mut s = status.borrow_mut();
         s.cycle = cycle;
         s.state = state.into();
-        s.last_action = action.into();
-        s.updated_at = crate::store::now();
-        if let Err(e) = status_file::write(&runtime_dir, &s) {
-            tracing::warn!(event = "lane_status_write_failed", error = %e, "cannot write lane status: {e}");
-        }
-        notifier
-            .borrow()
-            .status(&format!("cycle {cycle} · {state} · last: {action}"));
+        s.last_action = action.chars().take(200).collect();
+        write_status(&mut s);
+        notifier.borrow().status(&format!(
+            "cycle {cycle} · {state} · last: {}",
+            s.last_action
+        ));
     };
     review::pass::clean_leftovers(&state_dir);
     let interval = config.limits.watch_interval("review");
