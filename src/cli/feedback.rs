@@ -81,7 +81,7 @@ pub fn run(common: &Common, cmd: FeedbackCommand) -> anyhow::Result<()> {
             Ok(())
         }
         FeedbackCommand::List { limit, json } => {
-            let conn = crate::store::open(&common.state_dir())?;
+            let conn = crate::store::open(&common.state_dir_for_writing()?)?;
             let records = store::feedback_list(&conn, limit)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&records)?);
@@ -104,7 +104,7 @@ pub fn run(common: &Common, cmd: FeedbackCommand) -> anyhow::Result<()> {
             Ok(())
         }
         FeedbackCommand::Show { task_id } => {
-            let conn = crate::store::open(&common.state_dir())?;
+            let conn = crate::store::open(&common.state_dir_for_writing()?)?;
             match store::feedback(&conn, &task_id)? {
                 Some(f) => {
                     println!("{}", serde_json::to_string_pretty(&f)?);

@@ -172,7 +172,7 @@ pub fn backfill(common: &Common) -> anyhow::Result<()> {
 
 /// `oc reviews`: the review state of every PR, as JSON lines.
 pub fn list(common: &Common) -> anyhow::Result<()> {
-    let conn = crate::store::open(&common.state_dir())?;
+    let conn = crate::store::open(&common.state_dir_for_writing()?)?;
     for s in review::store::all(&conn)? {
         println!("{}", serde_json::to_string(&s)?);
     }
