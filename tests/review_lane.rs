@@ -7,6 +7,8 @@
 mod support;
 #[path = "support_github/mod.rs"]
 mod support_github;
+#[path = "support_http/mod.rs"]
+mod support_http;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -18,6 +20,8 @@ use support_github::{FakeGitHub, TOKEN};
 const OC_REVIEW: &str = env!("CARGO_BIN_EXE_oc-review");
 const FULL: &str = "acme/demo";
 const TOKEN_ENV: &str = "OC_TEST_GITHUB_TOKEN";
+const OC_CI_WEBHOOK: &str = env!("CARGO_BIN_EXE_oc-ci-webhook");
+const WEBHOOK_SECRET: &str = "oc-test-secret";
 
 /// The agent for every lane: the goal run writes CHANGES.md; a self-review answers the
 /// next line of `verdicts` (LGTM, CONCERNS, QUOTA = Claude's out-of-usage no-op, SLEEP =
@@ -751,4 +755,94 @@ fn feedback_can_be_recorded_by_hand() {
     assert_eq!(f["confidence"], 0.8);
     let list = w.oc_ok(&["feedback", "list"]);
     assert!(list.lines().nth(1).unwrap().contains("T-9"), "{list}");
+}
+
+/// GitHub's check_run delivery (the octokit fixture) for our repo, commit and check.
+fn check_run_delivery(sha: &str, name: &str, status: &str, conclusion: Option<&str>) -> Vec<u8> {
+    let text =
+        std::fs::read_to_string(testdata!("github/webhooks/check_run.completed.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["action"] = Value::from(if status == "completed" {
+        "completed"
+    } else {
+        "created"
+    });
+    v["repository"]["full_name"] = Value::from(FULL);
+    v["check_run"]["head_sha"] = Value::from(sha);
+    v["check_run"]["name"] = Value::from(name);
+    v["check_run"]["status"] = Value::from(status);
+    v["check_run"]["conclusion"] = conclusion.map(Value::from).unwrap_or(Value::Null);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn ci_events_from_the_webhook_gate_the_merge_and_wake_the_lane() {
+    let mut e = setup(&["LGTM"], &[], &[]);
+    // A long interval: only the webhook's wake-up can make the lane look again in time.
+    e.w.config
+        .limits
+        .insert("watch_interval_seconds".into(), "{review: 3600}".into());
+    e.w.write_config();
+    let (task, n) = e.goal_to_pr("Add a changelog", &[]);
+    let sha = e.fake.head_sha(FULL, n);
+    let mut cmd = e.w.command(OC_CI_WEBHOOK);
+    cmd.env("OPERATIONS_CENTER_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    let receiver = support_http::Receiver::spawn_activated(cmd, e.w.path());
+    let deliver = |id: &str, body: Vec<u8>| {
+        let sig = support_http::sign(WEBHOOK_SECRET.as_bytes(), &body);
+        let r = support_http::request(
+            receiver.addr,
+            "POST",
+            "/webhook",
+            &[
+                ("X-GitHub-Event", "check_run"),
+                ("X-GitHub-Delivery", id),
+                ("X-Hub-Signature-256", &sig),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    };
+    // The API has no checks at all; the webhook says one is running.
+    deliver(
+        "d-1",
+        check_run_delivery(&sha, "build", "in_progress", None),
+    );
+    let log = e.w.path().join("oc-review-webhook.log");
+    let mut c = e.review_command(2);
+    c.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut lane = c.spawn().unwrap();
+    let events = || support::json_lines(&std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(wait_until(Duration::from_secs(60), || {
+        events().iter().any(|ev| ev["to"] == "awaiting_ci")
+    }));
+    assert!(
+        !e.fake.pull(FULL, n).merged,
+        "a running check (seen by the webhook) is not green"
+    );
+    deliver(
+        "d-2",
+        check_run_delivery(&sha, "build", "completed", Some("success")),
+    );
+    let merged = wait_until(Duration::from_secs(60), || e.fake.pull(FULL, n).merged);
+    if !merged {
+        let _ = lane.kill();
+    }
+    let status = lane.wait().unwrap();
+    assert!(
+        merged,
+        "woken by the webhook and merged; log:\n{:#?}",
+        events()
+    );
+    assert!(status.success());
+    assert_eq!(e.w.task_state(&task), "Done");
+    assert!(
+        !e.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/check-runs")),
+        "the webhook's records were used; no check-run polling"
+    );
 }

@@ -132,6 +132,9 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
         shutdown: &shutdown,
         keepalive: &keepalive,
     };
+    // oc-ci-webhook touches this file when it records a CI event: look at once.
+    let wake_file = runtime_dir.join("wake").join("review");
+    let mut woken = mtime(&wake_file);
     let mut cycle = 0;
     loop {
         cycle += 1;
@@ -147,7 +150,9 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
             break;
         }
         let tick = notifier.borrow().max_block();
-        if !shutdown.sleep(interval, tick, &keepalive) {
+        if !wait(
+            &shutdown, interval, tick, &keepalive, &wake_file, &mut woken,
+        ) {
             break;
         }
     }
@@ -156,6 +161,39 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
     review::pass::clean_leftovers(&state_dir);
     tracing::info!(event = "watch_stop", lane = "review", "review lane stopped");
     Ok(())
+}
+
+fn mtime(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Sleeps up to `interval`, pinging the watchdog every `tick`; returns early when the CI
+/// webhook's wake file changes, and false when shutdown was requested.
+fn wait(
+    shutdown: &Shutdown,
+    interval: std::time::Duration,
+    tick: std::time::Duration,
+    keepalive: &dyn Fn(),
+    wake_file: &std::path::Path,
+    woken: &mut Option<std::time::SystemTime>,
+) -> bool {
+    let end = std::time::Instant::now() + interval;
+    let step = tick.min(std::time::Duration::from_millis(250));
+    while !shutdown.requested() {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(step));
+        keepalive();
+        let now = mtime(wake_file);
+        if now != *woken {
+            *woken = now;
+            tracing::debug!(event = "review_woken", "woken by a CI event");
+            return true;
+        }
+    }
+    false
 }
 
 /// `oc backfill-pr-reviews`.
