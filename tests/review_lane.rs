@@ -23,14 +23,20 @@ const TOKEN_ENV: &str = "OC_TEST_GITHUB_TOKEN";
 const OC_CI_WEBHOOK: &str = env!("CARGO_BIN_EXE_oc-ci-webhook");
 const WEBHOOK_SECRET: &str = "oc-test-secret";
 
-/// The agent for every lane: the goal run writes CHANGES.md; a self-review answers the
+/// The agent for every lane: the goal run writes CHANGES.md (and appends to an existing
+/// requirements.txt); a conflict resolution drops the conflict markers; a self-review answers the
 /// next line of `verdicts` (LGTM, CONCERNS, QUOTA = Claude's out-of-usage no-op, SLEEP =
 /// hangs until stopped); a revision appends to REVISION.md and keeps its goal file.
 const AGENT: &str = r##"
 DIR="$(dirname "$0")"
 case "$OC_TASK_KIND" in
 review)
-  if grep -q '^# Self-review' "$OC_GOAL_FILE"; then
+  if grep -q '^# Conflict resolution' "$OC_GOAL_FILE"; then
+    n=$(cat "$DIR/resolutions" 2>/dev/null || echo 0); echo $((n+1)) > "$DIR/resolutions"
+    for f in $(grep -rl '^<<<<<<<' --exclude-dir=.git .); do
+      sed -i -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^>>>>>>> /d' "$f"
+    done
+  elif grep -q '^# Self-review' "$OC_GOAL_FILE"; then
     n=$(cat "$DIR/reviews" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$DIR/reviews"
     v=$(sed -n "${n}p" "$DIR/verdicts" 2>/dev/null); [ -z "$v" ] && v=LGTM
     case "$v" in
@@ -44,7 +50,8 @@ review)
     cp "$OC_GOAL_FILE" "$DIR/revision-goal-$n.md"
     echo "revision $n" >> REVISION.md
   fi;;
-*) echo "# Changes" > CHANGES.md;;
+*) echo "# Changes" > CHANGES.md
+   if [ -f requirements.txt ]; then echo "flask==3.0" >> requirements.txt; fi;;
 esac
 "##;
 
@@ -845,4 +852,72 @@ fn ci_events_from_the_webhook_gate_the_merge_and_wake_the_lane() {
             .any(|r| r.path.ends_with("/check-runs")),
         "the webhook's records were used; no check-run polling"
     );
+}
+
+/// Commits `content` to `file` on main in the bare repo (another change landing on the base).
+fn commit_on_main(w: &World, file: &str, content: &str) {
+    let clone = w.path().join(format!("main-{}", file.replace('/', "-")));
+    if !clone.exists() {
+        w.git(
+            w.path(),
+            &[
+                "clone",
+                "--quiet",
+                &w.remote.to_string_lossy(),
+                &clone.to_string_lossy(),
+            ],
+        );
+    }
+    w.git(&clone, &["pull", "--quiet", "origin", "main"]);
+    std::fs::write(clone.join(file), content).unwrap();
+    w.git(&clone, &["add", file]);
+    w.git(
+        &clone,
+        &[
+            "-c",
+            "user.name=H",
+            "-c",
+            "user.email=h@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            &format!("update {file}"),
+        ],
+    );
+    w.git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
+}
+
+#[test]
+fn a_conflict_only_in_dependency_manifests_is_re_resolved_without_a_human() {
+    let e = setup(&["LGTM"], &[], &[]);
+    commit_on_main(&e.w, "requirements.txt", "requests==2.32\n");
+    let (task, n) = e.goal_to_pr("Add a changelog", &[]);
+    // Meanwhile main moves on in the same manifest: the PR now conflicts.
+    commit_on_main(&e.w, "requirements.txt", "requests==2.32\nnumpy==2.1\n");
+    let events = e.review(2);
+    assert_eq!(e.counter("resolutions"), 1);
+    assert_eq!(
+        support::events_named(&events, "review_branch_updated").len(),
+        1
+    );
+    assert!(e.fake.pull(FULL, n).merged, "merged without a human");
+    assert_eq!(e.w.task_state(&task), "Done");
+    let req = e.w.git(&e.w.remote, &["show", "main:requirements.txt"]);
+    for pkg in ["requests==2.32", "numpy==2.1", "flask==3.0"] {
+        assert!(req.contains(pkg), "{pkg} in {req}");
+    }
+    assert!(!req.contains("<<<<<<<"), "{req}");
+    assert_eq!(e.count_comments(n, "Escalated"), 0);
+}
+
+#[test]
+fn a_conflict_in_code_goes_to_a_human() {
+    let e = setup(&["LGTM"], &[], &[]);
+    let (_task, n) = e.goal_to_pr("Add a changelog", &[]);
+    commit_on_main(&e.w, "CHANGES.md", "# Release notes\n");
+    e.review(2);
+    assert_eq!(e.counter("resolutions"), 0, "no agent for code conflicts");
+    assert!(!e.fake.pull(FULL, n).merged);
+    assert_eq!(e.phase(n), "human_review");
+    assert_eq!(e.count_comments(n, "- CHANGES.md"), 1);
 }

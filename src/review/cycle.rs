@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::pass::{Passes, Revision};
+use super::pass::{BranchUpdate, Passes, Revision};
 use super::policy::{self, CiState, Verdict};
 use super::store::{self, Feedback, Phase, PrReview};
 use crate::board::{Board, State};
@@ -525,6 +525,10 @@ impl Reviewer<'_> {
         pr: &Pull,
         reason: &str,
     ) -> anyhow::Result<String> {
+        // GitHub computed a conflict with the base: bring the branch up to date first.
+        if pr.mergeable == Some(false) {
+            return self.update_branch(t, s);
+        }
         let outcome = self.gh.merge(
             &t.slug,
             s.pr_number,
@@ -545,6 +549,59 @@ impl Reviewer<'_> {
                 store::save(self.conn, s)?;
                 tracing::warn!(event = "review_merge_refused", pr = %s.key(), reason, "{}: merge refused: {msg}", s.key());
                 Ok(format!("merge refused: {msg}"))
+            }
+        }
+    }
+
+    /// The PR conflicts with its base: merge the base in; dependency-manifest conflicts are
+    /// re-resolved by the agent without a human; others go to (or stay with) a human.
+    fn update_branch(&self, t: &Target<'_>, s: &mut PrReview) -> anyhow::Result<String> {
+        let update = self.passes().update_branch(
+            &s.repo_key,
+            t.repo,
+            &self.task_label(s),
+            &s.branch,
+            &s.base,
+            &crate::lanes::new_run_id(),
+        )?;
+        match update {
+            BranchUpdate::Pushed { sha, resolved } => {
+                s.head_sha = sha.clone();
+                store::save(self.conn, s)?;
+                let how = if resolved.is_empty() {
+                    "clean".to_string()
+                } else {
+                    format!("re-resolved {}", resolved.join(", "))
+                };
+                tracing::info!(
+                    event = "review_branch_updated",
+                    pr = %s.key(),
+                    sha = %sha,
+                    "{}: merged {} into {} ({how}); merging next cycle",
+                    s.key(),
+                    s.base,
+                    s.branch
+                );
+                Ok(format!("branch updated to {} ({how})", short(&sha)))
+            }
+            BranchUpdate::Conflicts(files) => {
+                let why = format!(
+                    "The branch conflicts with `{}` in:\n{}",
+                    s.base,
+                    bullets(&files)
+                );
+                if s.phase == Phase::HumanReview {
+                    store::save(self.conn, s)?;
+                    self.post_once(
+                        t,
+                        s,
+                        &format!("conflicts-{}", short(&s.head_sha)),
+                        &format!("{why}\n\nPlease resolve them on the branch; the merge follows once it is clean."),
+                    )?;
+                } else {
+                    self.escalate(t, s, &why)?;
+                }
+                Ok("merge conflicts; left to a human".into())
             }
         }
     }

@@ -314,6 +314,102 @@ impl Passes<'_> {
     }
 }
 
+/// What bringing the PR branch up to date with its base gave.
+pub enum BranchUpdate {
+    /// The base merged in cleanly, or its conflicts were only in dependency manifests and
+    /// were resolved; this commit is pushed to the PR branch.
+    Pushed { sha: String, resolved: Vec<String> },
+    /// Conflicts a human has to look at (not only in dependency manifests, or unresolved).
+    Conflicts(Vec<String>),
+}
+
+impl Passes<'_> {
+    /// Merges `origin/<base>` into the PR branch (no force-push: reviewers keep their
+    /// comments' context). Conflicts only in dependency manifests (requirements*.txt,
+    /// pyproject.toml, Cargo.toml/Cargo.lock…) are mechanical: the agent re-resolves them
+    /// and the result is pushed without a human.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_branch(
+        &self,
+        repo_key: &str,
+        repo: &RepoConfig,
+        task_id: &str,
+        branch: &str,
+        base: &str,
+        run_id: &str,
+    ) -> Result<BranchUpdate, PassError> {
+        let clone = self.checkout(repo, branch, run_id)?;
+        let git = self.git(clone.root.join("logs"));
+        let merged = git.output(
+            &clone.repo,
+            &["merge", "--no-edit", &format!("origin/{base}")],
+        )?;
+        let mut resolved = Vec::new();
+        if merged.0 != 0 {
+            let conflicts: Vec<String> = git
+                .run(&clone.repo, &["diff", "--name-only", "--diff-filter=U"])?
+                .lines()
+                .map(str::to_string)
+                .collect();
+            if conflicts.is_empty() || !conflicts.iter().all(|f| policy::is_dependency_manifest(f))
+            {
+                let _ = git.output(&clone.repo, &["merge", "--abort"]);
+                return Ok(BranchUpdate::Conflicts(conflicts));
+            }
+            let goal = format!(
+                "# Conflict resolution\n\n\
+                 Merging `{base}` into the PR branch `{branch}` left conflicts in dependency \
+                 manifests only:\n\n{}\n\nResolve them keeping the requirements of both \
+                 sides (the newer version where both pin the same package), regenerate lock \
+                 files if needed, and remove every conflict marker. Do not commit; change \
+                 nothing else.\n",
+                conflicts
+                    .iter()
+                    .map(|c| format!("- `{c}`"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            let result = self.run_agent(&clone, repo_key, task_id, &goal, run_id)?;
+            if !matches!(result.class, RunClass::Success | RunClass::Partial) {
+                return Err(PassError::Other(format!(
+                    "conflict resolution gave no result ({}: {})",
+                    result.class.as_str(),
+                    result.reason
+                )));
+            }
+            let markers = conflicts.iter().any(|f| {
+                std::fs::read_to_string(clone.repo.join(f))
+                    .map(|t| {
+                        t.lines()
+                            .any(|l| l.starts_with("<<<<<<<") || l.starts_with(">>>>>>>"))
+                    })
+                    .unwrap_or(false)
+            });
+            if markers {
+                let _ = git.output(&clone.repo, &["merge", "--abort"]);
+                return Ok(BranchUpdate::Conflicts(conflicts));
+            }
+            git.run(&clone.repo, &["add", "-A"])?;
+            git.run(&clone.repo, &["commit", "--quiet", "--no-edit"])?;
+            resolved = conflicts;
+        }
+        let head = git.head(&clone.repo)?;
+        git.run(
+            &clone.repo,
+            &[
+                "push",
+                "--quiet",
+                "origin",
+                &format!("HEAD:refs/heads/{branch}"),
+            ],
+        )?;
+        Ok(BranchUpdate::Pushed {
+            sha: head,
+            resolved,
+        })
+    }
+}
+
 /// Removes clones left by a killed review lane (called at start; one instance runs).
 pub fn clean_leftovers(state_dir: &Path) {
     let _ = crate::workspace::remove(&state_dir.join(REVIEW_WORK_DIR));

@@ -731,7 +731,7 @@ impl Inner {
                     .find(|p| Some(p.number) == num(n))
                     .ok_or_else(Reply::not_found)?
                     .clone();
-                if pr.state != "open" || !pr.mergeable {
+                if pr.state != "open" || !repo.mergeable(&pr) {
                     return Err(Reply::message(405, "Pull Request is not mergeable"));
                 }
                 let head = repo.head_sha(&pr);

@@ -245,6 +245,25 @@ impl RepoRec {
         Ok(sha)
     }
 
+    /// Whether the head merges into the base without conflicts, as GitHub's test merge
+    /// computes it (here with git's own merge machinery).
+    pub fn merges_cleanly(&self, pr: &PullRec) -> bool {
+        let head = self.head_sha(pr);
+        Command::new("git")
+            .current_dir(&self.bare)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .args(["merge-tree", "--write-tree", &pr.base_ref, &head])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// `mergeable` as the API reports it: the test's override and a real test merge.
+    pub fn mergeable(&self, pr: &PullRec) -> bool {
+        pr.mergeable && self.merges_cleanly(pr)
+    }
+
     pub fn repo_json(&self, api: &str) -> Value {
         let full = self.full_name();
         json!({
@@ -342,26 +361,19 @@ impl RepoRec {
         if full {
             let m = v.as_object_mut().unwrap();
             let open = pr.state == "open";
+            let mergeable = open && self.mergeable(pr);
             m.insert("merged".into(), json!(pr.merged));
             m.insert(
                 "mergeable".into(),
-                if open {
-                    json!(pr.mergeable)
-                } else {
-                    Value::Null
-                },
+                if open { json!(mergeable) } else { Value::Null },
             );
             m.insert(
                 "rebaseable".into(),
-                if open {
-                    json!(pr.mergeable)
-                } else {
-                    Value::Null
-                },
+                if open { json!(mergeable) } else { Value::Null },
             );
             let mstate = if !open {
                 "unknown"
-            } else if !pr.mergeable {
+            } else if !mergeable {
                 "dirty"
             } else {
                 "clean"
