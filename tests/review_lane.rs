@@ -921,3 +921,21 @@ fn a_conflict_in_code_goes_to_a_human() {
     assert_eq!(e.phase(n), "human_review");
     assert_eq!(e.count_comments(n, "- CHANGES.md"), 1);
 }
+
+#[test]
+fn a_pr_that_cannot_be_opened_blocks_the_task_instead_of_stranding_it() {
+    let e = setup(&["LGTM"], &[], &[]);
+    let id = e.w.add_goal("Add a changelog");
+    // No token in the environment: the branch is pushed but no PR can be opened.
+    let out = e.w.oc(&["run-next"]);
+    assert_ok(&out);
+    assert_eq!(e.w.task_state(&id), "Blocked");
+    let result = e.board_comments_starting(&id, "[Goal] Execution result");
+    assert!(
+        result[0].contains("- blocked_classification: pr_open_failed"),
+        "{result:?}"
+    );
+    assert!(result[0].contains("no GitHub token"), "{result:?}");
+    assert!(!result[0].contains(TOKEN));
+    assert!(e.fake.pulls(FULL).is_empty());
+}

@@ -608,9 +608,11 @@ impl Ctx<'_> {
         } else {
             parsed.base_branch.as_str()
         };
+        // Its own connection: the review tables are not the board's (which may be Plane).
+        let conn = crate::store::open(&self.lane.state_dir)?;
         let pr = crate::review::open::open_pr(
             self.config(),
-            self.lane.board.conn(),
+            &conn,
             &crate::review::open::PrRequest {
                 repo_key: &parsed.repo,
                 repo,
