@@ -667,6 +667,9 @@ fn a_run_without_verdict_backs_off_instead_of_rerunning_every_cycle() {
     assert_eq!(support::events_named(&events, "review_no_verdict").len(), 1);
     let state = e.review_state(n).unwrap();
     assert_eq!(state["no_verdict_count"], 1);
+    // The quota no-op pauses the backend for every lane, as the goal lane's does.
+    let ev = support::events_named(&events, "review_no_verdict");
+    assert_eq!(ev[0]["class"], "capacity_exhausted");
     assert_eq!(state["self_review_loops"], 0);
     assert!(!e.fake.pull(FULL, n).merged);
     assert_eq!(e.w.task_state(&task), "In Review");

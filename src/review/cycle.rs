@@ -11,11 +11,12 @@ use rusqlite::Connection;
 use super::pass::{BranchUpdate, Passes, Revision};
 use super::policy::{self, CiState, Verdict};
 use super::store::{self, Feedback, Phase, PrReview};
+use crate::agent::classify::RunClass;
 use crate::board::{Board, State};
 use crate::config::{Config, RepoConfig};
 use crate::daemon::shutdown::Shutdown;
 use crate::github::{GitHub, IssueComment, MergeOutcome, Pull, RepoSlug};
-use crate::store::now;
+use crate::store::{executions, now};
 
 /// The longest wait between two retries of a run that gave no verdict.
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
@@ -136,6 +137,15 @@ impl Reviewer<'_> {
         if now() < s.next_attempt_at {
             return Ok("waiting (backoff after a run without verdict)".into());
         }
+        let backend = self.config.agent_for("review").backend;
+        if let Some((until, _)) = executions::backend_paused(self.conn, backend.as_str())? {
+            // Out of quota (seen by any lane): no run can give a verdict before the reset.
+            return Ok(format!(
+                "waiting: {} paused until {}",
+                backend.as_str(),
+                crate::store::rfc3339(until)
+            ));
+        }
         let run_id = crate::lanes::new_run_id();
         tracing::info!(
             event = "review_self_review_start",
@@ -162,9 +172,20 @@ impl Reviewer<'_> {
             // a growing wait, instead of re-running the agent every poll (§12 #25).
             s.no_verdict_count += 1;
             let base = self.config.reviewer.no_verdict_backoff_seconds.max(1) as i64;
-            let wait = base
+            let mut wait = base
                 .saturating_mul(1 << (s.no_verdict_count - 1).min(16))
                 .min(MAX_BACKOFF_SECS);
+            if result.class == RunClass::CapacityExhausted {
+                // Tell every lane, as the goal lane does, and do not come back before then.
+                let cooldown = self.config.agent.quota_cooldown_seconds as i64;
+                wait = wait.max(cooldown);
+                executions::pause_backend(
+                    self.conn,
+                    backend.as_str(),
+                    now() + cooldown,
+                    &result.reason,
+                )?;
+            }
             s.next_attempt_at = now() + wait;
             store::save(self.conn, s)?;
             tracing::warn!(
@@ -810,7 +831,15 @@ pub fn backfill(
             continue;
         };
         let slug = RepoSlug { owner, name };
-        for pr in gh.open_pulls(&slug)? {
+        let pulls = match gh.open_pulls(&slug) {
+            Ok(p) => p,
+            Err(e) => {
+                // One unreachable repo must not keep the others from being backfilled.
+                tracing::warn!(event = "review_backfill_failed", repo = %key, error = %e, "backfill of {key}: {e}");
+                continue;
+            }
+        };
+        for pr in pulls {
             let id = format!("{key}#{}", pr.number);
             if store::get(conn, key, pr.number)?.is_some() {
                 continue;
