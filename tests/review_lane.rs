@@ -942,3 +942,33 @@ fn a_pr_that_cannot_be_opened_blocks_the_task_instead_of_stranding_it() {
     assert!(!result[0].contains(TOKEN));
     assert!(e.fake.pulls(FULL).is_empty());
 }
+
+#[test]
+fn a_misspelt_review_key_is_a_config_error_with_its_position() {
+    let mut w = World::new();
+    w.config.extra = "reviewer:\n  max_self_review_loop: 2\n".into();
+    w.write_config();
+    let lines = std::fs::read_to_string(&w.config_path).unwrap();
+    let line = lines
+        .lines()
+        .position(|l| l.contains("max_self_review_loop"))
+        .unwrap()
+        + 1;
+    let out = w.output(w.command(OC_REVIEW), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("config.yaml:{line}:3:")) && err.contains("max_self_review_loop"),
+        "{err}"
+    );
+    // And a review lane without a token is a config error too, not a restart loop.
+    w.config.extra = "reviewer: {max_self_review_loops: 2}\n".into();
+    w.write_config();
+    let out = w.output(w.command(OC_REVIEW), Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
