@@ -189,6 +189,9 @@ check "fake GitHub answers (401 without a token, as GitHub does)" \
   waitfor 20 XS 'test "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8900/repos/acme/reviewed/pulls)" = 401'
 token=$(sed -n 's/^pub const TOKEN: &str = "\(.*\)";$/\1/p' "$ROOT/tests/support_github/mod.rs")
 XS "umask 077; printf '%s\n' '$token' > /etc/operations-center/credentials/github-token"
+# Credentials are loaded when a unit starts: the running goal lane needs a restart to see it.
+X systemctl restart oc-goal@slot1
+check "goal lane back with the GitHub credential" waitfor 20 X systemctl is-active --quiet oc-goal@slot1
 X mkdir -p /etc/systemd/system/oc-review.service.d
 "$SB" cp "$ROOT/tests/e2e/review-lane.conf" /etc/systemd/system/oc-review.service.d/e2e.conf
 X systemctl daemon-reload
@@ -196,6 +199,7 @@ check "the package does not enable oc-review" bash -c "[ \"\$(X systemctl is-ena
 reviewed=$(X oc task add --repo reviewed --title "A reviewed note" --body "Write a note for review.")
 check "the goal lane opens a PR and hands the task to review (In Review)" waitfor 60 state_is "$reviewed" "In Review"
 check "the goal comment links the PR" bash -c "comments_of '$reviewed' | grep -q 'pr_url: https://github.com/acme/reviewed/pull/1'"
+comments_of "$reviewed" | grep -E 'result_status|pr_url|summary' || true
 X systemctl enable --now oc-review
 check "oc-review active (READY=1 sent)" waitfor 20 X systemctl is-active --quiet oc-review
 check "the PR is self-reviewed and merged; the task is Done" waitfor 60 state_is "$reviewed" Done
