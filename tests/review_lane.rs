@@ -972,3 +972,18 @@ fn a_misspelt_review_key_is_a_config_error_with_its_position() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_pr_closed_without_merging_cancels_the_task() {
+    let e = setup(&["CONCERNS"], &[], &[("max_self_review_loops", "1")]);
+    let (task, n) = e.goal_to_pr("Add a changelog", &[]);
+    e.review(1);
+    e.fake.close_outside(FULL, n);
+    e.review(1);
+    assert_eq!(e.w.task_state(&task), "Cancelled");
+    assert_eq!(e.phase(n), "closed");
+    let closed = e.board_comments_starting(&task, "[Review] PR #");
+    assert!(closed[0].contains("closed without merging"), "{closed:?}");
+    assert_eq!(e.feedback(&task)["outcome"], "abandoned");
+    assert_eq!(e.fake.merges(), 0);
+}

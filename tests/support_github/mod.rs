@@ -336,6 +336,18 @@ impl FakeGitHub {
         })
     }
 
+    /// Someone closes the PR without merging it on github.com.
+    pub fn close_outside(&self, full: &str, number: u64) {
+        self.repo(full, |r, _| {
+            let pr = r.pulls.iter().find(|p| p.number == number).unwrap().clone();
+            let head = r.head_sha(&pr);
+            let p = r.pulls.iter_mut().find(|p| p.number == number).unwrap();
+            p.state = "closed".into();
+            p.closed_at = Some(iso_now());
+            p.frozen_head = Some(head);
+        })
+    }
+
     /// Someone merges the PR on github.com (not through this API's caller).
     pub fn merge_outside(&self, full: &str, number: u64, login: &str) {
         let mut g = self.lock();
