@@ -1,7 +1,8 @@
-//! One review cycle over every PR under review, and the backfill that finds PRs with no
-//! state. Every step re-reads the PR from GitHub and saves the state before the next, so a
-//! restart resumes where the last process stopped; bot comments carry a key so that a
-//! repeated step never posts the same comment twice.
+//! One review cycle over every PR under review: the self-review phase, waiting for CI, and
+//! the steps every phase shares (merge, escalation, finalisation, bot comments). Every step
+//! re-reads the PR from GitHub and saves the state before the next, so a restart resumes
+//! where the last process stopped; bot comments carry a key so that a repeated step never
+//! posts the same comment twice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,8 +21,6 @@ use crate::store::{executions, now};
 
 /// The longest wait between two retries of a run that gave no verdict.
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
-/// At most one explicit-approval reminder per this many seconds.
-const REMINDER_EVERY_SECS: i64 = 86_400;
 /// Who writes the board comments.
 const AUTHOR: &str = "operations-center";
 
@@ -43,13 +42,13 @@ pub struct CycleReport {
 }
 
 /// A PR the lane should look at, with its repo.
-struct Target<'c> {
-    repo: &'c RepoConfig,
-    slug: RepoSlug,
+pub(super) struct Target<'c> {
+    pub(super) repo: &'c RepoConfig,
+    pub(super) slug: RepoSlug,
 }
 
 impl Reviewer<'_> {
-    fn passes(&self) -> Passes<'_> {
+    pub(super) fn passes(&self) -> Passes<'_> {
         Passes {
             config: self.config,
             state_dir: self.state_dir,
@@ -119,7 +118,7 @@ impl Reviewer<'_> {
         }
     }
 
-    fn original_goal(&self, s: &PrReview, pr: &Pull) -> String {
+    pub(super) fn original_goal(&self, s: &PrReview, pr: &Pull) -> String {
         s.task_id
             .as_deref()
             .and_then(|id| self.board.get(id).ok())
@@ -127,7 +126,7 @@ impl Reviewer<'_> {
             .unwrap_or_else(|| format!("{}\n\n{}", pr.title, pr.body.clone().unwrap_or_default()))
     }
 
-    fn task_label(&self, s: &PrReview) -> String {
+    pub(super) fn task_label(&self, s: &PrReview) -> String {
         s.task_id
             .clone()
             .unwrap_or_else(|| format!("pr-{}", s.pr_number))
@@ -305,217 +304,9 @@ impl Reviewer<'_> {
         }
     }
 
-    fn human_review(&self, t: &Target<'_>, s: &mut PrReview, pr: &Pull) -> anyhow::Result<String> {
-        let rv = &self.config.reviewer;
-        let human = |login: &str, body: &str| {
-            !policy::is_bot(rv, login, body) && policy::is_allowed(rv, login)
-        };
-        let reactions = self.gh.reactions(&t.slug, s.pr_number)?;
-        if let Some(r) = reactions
-            .iter()
-            .find(|r| r.content == "+1" && human(&r.user.login, ""))
-        {
-            tracing::info!(event = "review_approved", pr = %s.key(), by = %r.user.login, "{}: 👍 from {}", s.key(), r.user.login);
-            return self.merge(t, s, pr, "thumbs_up_reaction");
-        }
-        let comments = self.gh.issue_comments(&t.slug, s.pr_number)?;
-        let reviews = self.gh.reviews(&t.slug, s.pr_number)?;
-        let inline = self.gh.review_comments(&t.slug, s.pr_number)?;
-
-        let mut feedback: Vec<String> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
-        let mut approval: Option<(&str, String)> = None;
-        for c in &comments {
-            let id = format!("issue:{}", c.id);
-            let body = c.body.clone().unwrap_or_default();
-            if s.processed(&id) || policy::is_bot(rv, &c.user.login, &body) {
-                continue;
-            }
-            if !policy::is_allowed(rv, &c.user.login) {
-                continue;
-            }
-            seen.push(id);
-            if policy::is_lgtm_comment(&body) {
-                approval.get_or_insert(("lgtm_comment", c.user.login.clone()));
-            } else if !body.trim().is_empty() {
-                feedback.push(format!("@{} commented:\n{}", c.user.login, body.trim()));
-            }
-        }
-        for r in &reviews {
-            let id = format!("review:{}", r.id);
-            let Some(user) = &r.user else { continue };
-            let body = r.body.clone().unwrap_or_default();
-            if s.processed(&id) || !human(&user.login, &body) {
-                continue;
-            }
-            seen.push(id);
-            match r.state.as_str() {
-                "APPROVED" => {
-                    approval.get_or_insert(("approved_review", user.login.clone()));
-                }
-                // A plain "Request changes" with no text still asks for a revision.
-                "CHANGES_REQUESTED" => feedback.push(format!(
-                    "@{} requested changes:\n{}",
-                    user.login,
-                    if body.trim().is_empty() {
-                        "(no summary; see the inline comments)"
-                    } else {
-                        body.trim()
-                    }
-                )),
-                "COMMENTED" if !body.trim().is_empty() => {
-                    feedback.push(format!("@{} reviewed:\n{}", user.login, body.trim()))
-                }
-                _ => {}
-            }
-        }
-        for c in &inline {
-            let id = format!("review_comment:{}", c.id);
-            if s.processed(&id) || !human(&c.user.login, &c.body) {
-                continue;
-            }
-            seen.push(id);
-            let place = c
-                .path
-                .as_deref()
-                .map(|p| format!("[{p}] "))
-                .unwrap_or_default();
-            feedback.push(format!("@{} on {place}:\n{}", c.user.login, c.body.trim()));
-        }
-
-        if let Some((reason, by)) = approval {
-            s.processed_ids.extend(seen);
-            store::save(self.conn, s)?;
-            tracing::info!(event = "review_approved", pr = %s.key(), by = %by, reason, "{}: approved by {by} ({reason})", s.key());
-            return self.merge(t, s, pr, reason);
-        }
-
-        if !feedback.is_empty() {
-            if s.human_review_loops >= rv.max_human_review_loops {
-                s.processed_ids.extend(seen);
-                store::save(self.conn, s)?;
-                self.post_once(
-                    t,
-                    s,
-                    "merging-max-loops",
-                    &format!(
-                        "**Auto-merging** — reached max human review loops ({}).",
-                        rv.max_human_review_loops
-                    ),
-                )?;
-                return self.merge(t, s, pr, "max_human_loops");
-            }
-            let loop_no = s.human_review_loops + 1;
-            let text = feedback.join("\n\n");
-            let revision = self.passes().revise(
-                &s.repo_key,
-                t.repo,
-                &self.task_label(s),
-                &s.branch,
-                &self.original_goal(s, pr),
-                &text,
-                &format!(
-                    "Address review feedback on PR #{} (round {loop_no})",
-                    s.pr_number
-                ),
-                &crate::lanes::new_run_id(),
-            )?;
-            let reply = match &revision {
-                Revision::Failed(why) => {
-                    // Nothing consumed: the same comments are taken up next cycle.
-                    store::save(self.conn, s)?;
-                    return Ok(format!("revision failed ({why}); retry next cycle"));
-                }
-                Revision::Pushed(sha) => {
-                    s.head_sha = sha.clone();
-                    tracing::info!(
-                        event = "review_revision_pushed",
-                        pr = %s.key(),
-                        sha = %sha,
-                        branch = %s.branch,
-                        round = loop_no,
-                        "{}: revision {sha} for review feedback pushed to {}",
-                        s.key(),
-                        s.branch
-                    );
-                    format!(
-                        "Revision pushed to `{}` in {}. React with 👍 or comment `/lgtm` to merge, or leave another comment for further changes.",
-                        s.branch,
-                        short(sha)
-                    )
-                }
-                Revision::NoChanges => "Revision attempted, but the agent made no changes for this feedback. Please clarify, approve with 👍 or `/lgtm`, or close the PR.".to_string(),
-            };
-            s.human_review_loops = loop_no;
-            s.processed_ids.extend(seen);
-            // State first: a crash before the reply loses a comment, never repeats a push.
-            store::save(self.conn, s)?;
-            self.post_once(t, s, &format!("revision-h{loop_no}"), &reply)?;
-            return Ok(format!("revision round {loop_no}"));
-        }
-        if !seen.is_empty() {
-            s.processed_ids.extend(seen);
-        }
-
-        if t.repo.auto_merge_on_ci_green && self.is_autonomy(s) {
-            if let CiState::Green = self.ci(t, &s.head_sha)? {
-                self.post_once(
-                    t,
-                    s,
-                    "merging-ci-green",
-                    "CI is green on every check — merging.",
-                )?;
-                return self.merge(t, s, pr, "auto_merge_on_ci_green");
-            }
-        }
-
-        let entered = s.phase2_entered_at.unwrap_or(s.created_at);
-        let elapsed = now() - entered;
-        if elapsed >= rv.human_review_timeout_seconds as i64 {
-            if t.repo.require_explicit_approval {
-                let due = s
-                    .last_reminder_at
-                    .is_none_or(|at| now() - at >= REMINDER_EVERY_SECS);
-                if due {
-                    let day = now() / REMINDER_EVERY_SECS;
-                    s.last_reminder_at = Some(now());
-                    store::save(self.conn, s)?;
-                    self.post_once(
-                        t,
-                        s,
-                        &format!("reminder-{day}"),
-                        "This PR requires explicit approval before merging. React with 👍 or comment `/lgtm` to proceed.",
-                    )?;
-                    return Ok("waiting for explicit approval (reminder posted)".into());
-                }
-                store::save(self.conn, s)?;
-                return Ok("waiting for explicit approval".into());
-            }
-            self.post_once(
-                t,
-                s,
-                "merging-timeout",
-                &format!(
-                    "**Auto-merging** — human review timed out after {}h with no open comments.",
-                    elapsed / 3600
-                ),
-            )?;
-            return self.merge(t, s, pr, "human_review_timeout");
-        }
-        store::save(self.conn, s)?;
-        Ok("waiting for human review".into())
-    }
-
-    fn is_autonomy(&self, s: &PrReview) -> bool {
-        s.task_id
-            .as_deref()
-            .and_then(|id| self.board.get(id).ok())
-            .is_some_and(|t| t.label("source") == Some("autonomy"))
-    }
-
     /// Checks on `sha`: the webhook's records when it has any for this commit, else the
     /// check runs and commit statuses from the API.
-    fn ci(&self, t: &Target<'_>, sha: &str) -> anyhow::Result<CiState> {
+    pub(super) fn ci(&self, t: &Target<'_>, sha: &str) -> anyhow::Result<CiState> {
         let mut checks = webhook_checks(self.conn, &t.slug.to_string(), sha)?;
         if checks.is_empty() {
             for run in self.gh.check_runs(&t.slug, sha)? {
@@ -539,7 +330,7 @@ impl Reviewer<'_> {
     }
 
     /// Squash-merge with the head SHA guard. Merged by us or by someone else first: done.
-    fn merge(
+    pub(super) fn merge(
         &self,
         t: &Target<'_>,
         s: &mut PrReview,
@@ -627,7 +418,12 @@ impl Reviewer<'_> {
         }
     }
 
-    fn escalate(&self, t: &Target<'_>, s: &mut PrReview, why: &str) -> anyhow::Result<()> {
+    pub(super) fn escalate(
+        &self,
+        t: &Target<'_>,
+        s: &mut PrReview,
+        why: &str,
+    ) -> anyhow::Result<()> {
         s.phase2_entered_at = Some(now());
         self.transition(s, Phase::HumanReview, "escalated")?;
         self.post_once(
@@ -717,7 +513,7 @@ impl Reviewer<'_> {
     }
 
     /// Posts a bot comment unless one with the same key is already on the PR.
-    fn post_once(
+    pub(super) fn post_once(
         &self,
         t: &Target<'_>,
         s: &PrReview,
@@ -742,7 +538,7 @@ impl Reviewer<'_> {
     }
 }
 
-fn bullets(items: &[String]) -> String {
+pub(super) fn bullets(items: &[String]) -> String {
     items
         .iter()
         .map(|i| format!("- {i}"))
@@ -750,7 +546,7 @@ fn bullets(items: &[String]) -> String {
         .join("\n")
 }
 
-fn short(sha: &str) -> &str {
+pub(super) fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
@@ -786,83 +582,4 @@ fn webhook_checks(
         );
     }
     Ok(latest.into_values().collect())
-}
-
-/// The task a PR belongs to: our marker `<!-- operations-center:task=ID -->` or a line
-/// `Task: ID` in its body, naming a task the board knows.
-pub fn linked_task(board: &dyn Board, pr: &Pull) -> Option<String> {
-    let body = pr.body.as_deref()?;
-    let from_marker = body
-        .split("<!-- operations-center:task=")
-        .nth(1)
-        .and_then(|rest| rest.split("-->").next().map(|id| id.trim().to_string()));
-    let from_line = body.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("Task:")
-            .map(|id| id.trim().trim_matches('`').to_string())
-    });
-    [from_marker, from_line]
-        .into_iter()
-        .flatten()
-        .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
-        .find(|id| board.get(id).is_ok())
-        .and_then(|id| board.get(&id).ok().map(|t| t.id))
-}
-
-/// What the backfill did.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Backfill {
-    pub created: Vec<String>,
-    pub left_alone: Vec<String>,
-}
-
-/// Open PRs on `await_review` repos with no state get one — when they belong to a task.
-/// A human's PR with no link to a task is not ours to review or merge (§12 #25).
-pub fn backfill(
-    config: &Config,
-    conn: &Connection,
-    board: &dyn Board,
-    gh: &GitHub,
-) -> anyhow::Result<Backfill> {
-    let mut out = Backfill::default();
-    for (key, repo) in config.repos.iter().filter(|(_, r)| r.await_review) {
-        let Some((owner, name)) = repo.github_slug() else {
-            tracing::warn!(event = "review_repo_without_github", repo = %key, "repo {key} has await_review but no GitHub repository (github_repo)");
-            continue;
-        };
-        let slug = RepoSlug { owner, name };
-        let pulls = match gh.open_pulls(&slug) {
-            Ok(p) => p,
-            Err(e) => {
-                // One unreachable repo must not keep the others from being backfilled.
-                tracing::warn!(event = "review_backfill_failed", repo = %key, error = %e, "backfill of {key}: {e}");
-                continue;
-            }
-        };
-        for pr in pulls {
-            let id = format!("{key}#{}", pr.number);
-            if store::get(conn, key, pr.number)?.is_some() {
-                continue;
-            }
-            let task = linked_task(board, &pr);
-            if pr.draft == Some(true) || task.is_none() {
-                tracing::info!(event = "review_skip_unlinked_pr", pr = %id, author = %pr.user.login, "{id} by {} is not linked to a task; left alone", pr.user.login);
-                out.left_alone.push(id);
-                continue;
-            }
-            let state = PrReview::new(
-                key,
-                pr.number,
-                task,
-                &pr.head.ref_name,
-                &pr.base.ref_name,
-                &pr.head.sha,
-            );
-            if store::insert_new(conn, &state)? {
-                tracing::info!(event = "review_backfill", pr = %id, task_id = state.task_id.as_deref().unwrap_or(""), "{id}: review state created");
-                out.created.push(id);
-            }
-        }
-    }
-    Ok(out)
 }

@@ -6,10 +6,13 @@
 //! → `merged` / `closed`, when the board task goes to Done / Cancelled and a feedback
 //! record is stored.
 
+pub mod backfill;
 pub mod cycle;
+mod human;
 pub mod open;
 pub mod pass;
 pub mod policy;
 pub mod store;
 
-pub use cycle::{Reviewer, backfill};
+pub use backfill::backfill;
+pub use cycle::Reviewer;
