@@ -197,6 +197,18 @@ impl GitHub {
                     body,
                 })
             })?;
+            let remaining = resp
+                .headers
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(left) = remaining.filter(|left| *left < 10) {
+                tracing::warn!(
+                    event = "github_rate_limit_low",
+                    remaining = left,
+                    "GitHub rate limit almost used up: {left} requests left"
+                );
+            }
             if let Some(wait) = rate_limited(&resp)
                 && attempt < self.retry.max_attempts
                 && wait <= self.retry.max_wait
