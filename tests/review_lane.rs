@@ -798,6 +798,14 @@ fn ci_events_from_the_webhook_gate_the_merge_and_wake_the_lane() {
     let mut cmd = e.w.command(OC_CI_WEBHOOK);
     cmd.env("OPERATIONS_CENTER_WEBHOOK_SECRET", WEBHOOK_SECRET);
     let receiver = support_http::Receiver::spawn_activated(cmd, e.w.path());
+    // Ready once it has opened the database and says so (a loaded machine can take a while).
+    assert!(
+        wait_until(Duration::from_secs(60), || receiver
+            .log()
+            .contains("http_listening")),
+        "receiver not ready: {}",
+        receiver.log()
+    );
     let deliver = |id: &str, body: Vec<u8>| {
         let sig = support_http::sign(WEBHOOK_SECRET.as_bytes(), &body);
         let r = support_http::request(

@@ -175,15 +175,8 @@ impl Reviewer<'_> {
                 .saturating_mul(1 << (s.no_verdict_count - 1).min(16))
                 .min(MAX_BACKOFF_SECS);
             if result.class == RunClass::CapacityExhausted {
-                // Tell every lane, as the goal lane does, and do not come back before then.
-                let cooldown = self.config.agent.quota_cooldown_seconds as i64;
-                wait = wait.max(cooldown);
-                executions::pause_backend(
-                    self.conn,
-                    backend.as_str(),
-                    now() + cooldown,
-                    &result.reason,
-                )?;
+                // The backend is paused for every lane (pass.rs); do not come back before.
+                wait = wait.max(self.config.agent.quota_cooldown_seconds as i64);
             }
             s.next_attempt_at = now() + wait;
             store::save(self.conn, s)?;

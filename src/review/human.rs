@@ -8,7 +8,7 @@ use super::pass::Revision;
 use super::policy::{self, CiState};
 use super::store::{self, PrReview};
 use crate::github::Pull;
-use crate::store::now;
+use crate::store::{executions, now};
 
 /// At most one explicit-approval reminder per this many seconds.
 const REMINDER_EVERY_SECS: i64 = 86_400;
@@ -118,6 +118,16 @@ impl Reviewer<'_> {
                     ),
                 )?;
                 return self.merge(t, s, pr, "max_human_loops");
+            }
+            let backend = self.config.agent_for("review").backend;
+            if let Some((until, _)) = executions::backend_paused(self.conn, backend.as_str())? {
+                // Out of quota: the comments stay unprocessed until the agent can run.
+                store::save(self.conn, s)?;
+                return Ok(format!(
+                    "feedback waiting: {} paused until {}",
+                    backend.as_str(),
+                    crate::store::rfc3339(until)
+                ));
             }
             let loop_no = s.human_review_loops + 1;
             let text = feedback.join("\n\n");

@@ -214,6 +214,16 @@ impl Passes<'_> {
         if outcome.cancelled {
             return Err(PassError::Git(GitError::Interrupted));
         }
+        if capacity {
+            // As the goal lane does: every lane leaves the backend alone until the reset.
+            let cooldown = self.config.agent.quota_cooldown_seconds as i64;
+            let _ = executions::pause_backend(
+                self.conn,
+                agent.backend.as_str(),
+                crate::store::now() + cooldown,
+                &c.reason,
+            );
+        }
         Ok(AgentResult {
             class: c.class,
             reason: c.reason,
