@@ -6,14 +6,30 @@
 mod support;
 #[path = "support_github/mod.rs"]
 mod support_github;
-#[path = "support_http/mod.rs"]
-mod support_http;
 
 use std::time::Duration;
 
 use operations_center::github::{GitHub, MergeOutcome, RepoSlug, RetryPolicy};
 use support::World;
 use support_github::{FakeGitHub, TOKEN};
+
+/// A raw GET with an independent HTTP client (reqwest): (status, JSON body).
+fn raw_get(fake: &FakeGitHub, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut req = client.get(format!("{}{path}", fake.base_url()));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let resp = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp
+        .json()
+        .unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
+    (status, body)
+}
 
 fn slug() -> RepoSlug {
     RepoSlug {
@@ -70,23 +86,12 @@ fn push_branch(w: &World, name: &str, file: &str) -> String {
 #[test]
 fn missing_or_wrong_token_gets_githubs_401() {
     let (_w, fake, _gh) = setup();
-    let addr = fake
-        .base_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let none = support_http::request(addr, "GET", "/repos/acme/demo/pulls", &[], b"");
-    assert_eq!(none.status, 401);
-    assert_eq!(none.json()["message"], "Requires authentication");
-    let wrong = support_http::request(
-        addr,
-        "GET",
-        "/repos/acme/demo/pulls",
-        &[("Authorization", "Bearer nope")],
-        b"",
-    );
-    assert_eq!(wrong.status, 401);
-    assert_eq!(wrong.json()["message"], "Bad credentials");
+    let (status, body) = raw_get(&fake, "/repos/acme/demo/pulls", None);
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "Requires authentication");
+    let (status, body) = raw_get(&fake, "/repos/acme/demo/pulls", Some("nope"));
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "Bad credentials");
     let bad = GitHub::new(&fake.base_url(), "nope").unwrap();
     let err = bad.open_pulls(&slug()).unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
@@ -224,16 +229,10 @@ fn fake_objects_parse_with_octocrabs_models() {
     fake.react_as("acme/demo", pr.number, "alice", "+1");
     fake.set_check_run("acme/demo", &head, "build", "completed", Some("success"));
     fake.add_status("acme/demo", &head, "legacy/ci", "success");
-    let addr = fake
-        .base_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let auth = format!("Bearer {TOKEN}");
     let get = |path: &str| -> serde_json::Value {
-        let r = support_http::request(addr, "GET", path, &[("Authorization", &auth)], b"");
-        assert_eq!(r.status, 200, "{path}");
-        r.json()
+        let (status, body) = raw_get(&fake, path, Some(TOKEN));
+        assert_eq!(status, 200, "{path}");
+        body
     };
     let n = pr.number;
     let _: octocrab::models::pulls::PullRequest =
@@ -257,27 +256,18 @@ fn fake_objects_parse_with_octocrabs_models() {
 
 #[test]
 fn fake_pull_has_every_key_of_githubs_payload() {
-    let (w, _fake, gh) = setup();
+    let (w, fake, gh) = setup();
     push_branch(&w, "keys", "k.txt");
     let pr = gh.create_pull(&slug(), "Keys", "keys", "main", "").unwrap();
     let text =
         std::fs::read_to_string(testdata!("github/webhooks/pull_request.opened.json")).unwrap();
     let real: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let fake = _fake;
-    let addr = fake
-        .base_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let auth = format!("Bearer {TOKEN}");
-    let ours = support_http::request(
-        addr,
-        "GET",
+    let (status, ours) = raw_get(
+        &fake,
         &format!("/repos/acme/demo/pulls/{}", pr.number),
-        &[("Authorization", &auth)],
-        b"",
-    )
-    .json();
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200);
     for key in real["pull_request"].as_object().unwrap().keys() {
         assert!(ours.get(key).is_some(), "fake pull lacks {key}");
     }
