@@ -808,19 +808,19 @@ fn ci_events_from_the_webhook_gate_the_merge_and_wake_the_lane() {
     );
     let deliver = |id: &str, body: Vec<u8>| {
         let sig = support_http::sign(WEBHOOK_SECRET.as_bytes(), &body);
-        let r = support_http::request(
-            receiver.addr,
-            "POST",
-            "/webhook",
-            &[
-                ("X-GitHub-Event", "check_run"),
-                ("X-GitHub-Delivery", id),
-                ("X-Hub-Signature-256", &sig),
-                ("Content-Type", "application/json"),
-            ],
-            &body,
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let r = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+            .post(format!("http://{}/webhook", receiver.addr))
+            .header("X-GitHub-Event", "check_run")
+            .header("X-GitHub-Delivery", id)
+            .header("X-Hub-Signature-256", sig)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap_or_else(|e| panic!("delivery {id}: {e}; receiver log:\n{}", receiver.log()));
+        assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
     };
     // The API has no checks at all; the webhook says one is running.
     deliver(
