@@ -2,8 +2,10 @@
 
 pub mod ci_webhook;
 mod config_cmd;
+mod feedback;
 pub mod ingest;
 mod plane;
+pub mod review;
 mod run;
 mod service;
 mod status;
@@ -104,6 +106,13 @@ enum Command {
     PlaneStatus(plane::PlaneStatusArgs),
     /// Refresh the Plane mirror now (lanes do it on their own when it is due)
     PlaneSync(plane::PlaneSyncArgs),
+    /// Give open PRs on await_review repos that belong to a task a review state
+    BackfillPrReviews,
+    /// The review lane's state of every PR it knows, one JSON object per line
+    Reviews,
+    /// Outcomes of proposals (merged / escalated / abandoned) for the autonomy pipeline
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
     /// Write the man pages of oc and the unit binaries into DIR (used by packaging)
     #[command(hide = true)]
     Man { dir: PathBuf },
@@ -137,6 +146,9 @@ pub fn oc_main() -> ExitCode {
         },
         Command::PlaneStatus(args) => plane::status(&cli.common, args),
         Command::PlaneSync(args) => plane::sync(&cli.common, args),
+        Command::BackfillPrReviews => review::backfill(&cli.common),
+        Command::Reviews => review::list(&cli.common),
+        Command::Feedback(cmd) => feedback::run(&cli.common, cmd),
         Command::Man { dir } => write_man_pages(&dir),
     };
     finish(result)
@@ -194,6 +206,11 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
         (Cli::command(), "oc", "1"),
         (LaneCli::command().name("oc-goal"), "oc-goal", "8"),
         (JobCli::command().name("oc-janitor"), "oc-janitor", "8"),
+        (
+            review::ReviewCli::command().name("oc-review"),
+            "oc-review",
+            "8",
+        ),
         (
             ci_webhook::CiWebhookCli::command().name("oc-ci-webhook"),
             "oc-ci-webhook",

@@ -21,6 +21,10 @@ pub struct ServiceArgs {
 pub fn systemctl_args(verb: &str, role: Option<&str>, slot: Option<&str>) -> Vec<String> {
     let mut args = vec![verb.to_string()];
     match (role, slot) {
+        // One unit, no slots (oc-review.service).
+        (Some(role), _) if crate::status::systemd::SINGLE_INSTANCE_LANES.contains(&role) => {
+            args.push(format!("oc-{role}.service"))
+        }
         (Some(role), Some(slot)) => args.push(format!("oc-{role}@{slot}.service")),
         // Every loaded instance of the role (systemctl expands the glob over loaded units).
         (Some(role), None) if verb == "stop" => args.push(format!("oc-{role}@*.service")),
@@ -74,6 +78,10 @@ mod tests {
         assert_eq!(
             systemctl_args("start", Some("goal"), Some("slot2")),
             ["start", "oc-goal@slot2.service"]
+        );
+        assert_eq!(
+            systemctl_args("stop", Some("review"), None),
+            ["stop", "oc-review.service"]
         );
     }
 }

@@ -51,6 +51,9 @@ pub struct Config {
     /// Production error ingest (`oc-ingest`): webhook and log tailing.
     #[serde(default)]
     pub error_ingest: ErrorIngestConfig,
+    /// The review lane (`oc-review`): who counts as a reviewer, loop limits, timeouts.
+    #[serde(default)]
+    pub reviewer: ReviewerConfig,
     /// Where the file was read from (None for built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -111,9 +114,13 @@ pub struct GitConfig {
     /// Push the branch even when validation failed, so the work is not lost.
     #[serde(default = "defaults::yes")]
     pub push_on_validation_failure: bool,
-    /// Environment variable holding the GitHub token (used by the review lane).
+    /// Environment variable holding the GitHub token (PR creation and the review lane).
+    /// Under systemd the credential `github-token` (LoadCredential=) is read first.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// GitHub REST API root; tests point it at a fake.
+    #[serde(default = "defaults::github_api")]
+    pub api_base_url: String,
     /// Timeout for each git command (clone, fetch, push).
     #[serde(default = "defaults::git_timeout")]
     pub timeout_seconds: u64,
@@ -284,6 +291,68 @@ pub struct RepoConfig {
     pub max_daily_executions: Option<u32>,
     #[serde(default)]
     pub local_path: Option<PathBuf>,
+    /// `owner/name` on GitHub; derived from a GitHub `clone_url` when absent (needed when
+    /// the clone URL is a mirror or a local path).
+    #[serde(default)]
+    pub github_repo: Option<String>,
+    /// In the human-review phase, merge `source: autonomy` PRs once every check is green.
+    #[serde(default)]
+    pub auto_merge_on_ci_green: bool,
+    /// Never merge on the human-review timeout; remind once a day instead.
+    #[serde(default)]
+    pub require_explicit_approval: bool,
+    /// Check-run names to ignore for CI (case-insensitive substring).
+    #[serde(default)]
+    pub ci_ignored_checks: Vec<String>,
+}
+
+impl RepoConfig {
+    /// `(owner, name)` on GitHub: `github_repo`, else parsed from a GitHub clone URL.
+    pub fn github_slug(&self) -> Option<(String, String)> {
+        if let Some(slug) = &self.github_repo {
+            let (o, n) = slug.split_once('/')?;
+            return Some((o.to_string(), n.trim_end_matches(".git").to_string()));
+        }
+        let url = self.clone_url.trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://github.com/")
+            .or_else(|| url.strip_prefix("git@github.com:"))
+            .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+        let (o, n) = rest.split_once('/')?;
+        let n = n.trim_end_matches(".git");
+        (!o.is_empty() && !n.is_empty() && !n.contains('/')).then(|| (o.to_string(), n.to_string()))
+    }
+}
+
+/// The review lane's policies (original-behaviour §3.2 `reviewer`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewerConfig {
+    /// Logins whose comments and reactions never count (CI bots, our own account).
+    #[serde(default)]
+    pub bot_logins: Vec<String>,
+    /// When non-empty, only these logins' comments, reviews and 👍 count.
+    #[serde(default)]
+    pub allowed_reviewer_logins: Vec<String>,
+    #[serde(default = "defaults::max_self_review_loops")]
+    pub max_self_review_loops: u32,
+    #[serde(default = "defaults::max_human_review_loops")]
+    pub max_human_review_loops: u32,
+    /// Since entering the human phase; then merge (or remind, see require_explicit_approval).
+    #[serde(default = "defaults::human_review_timeout")]
+    pub human_review_timeout_seconds: u64,
+    /// Put on every bot comment; comments carrying it are never taken as human input.
+    #[serde(default = "defaults::bot_marker")]
+    pub bot_comment_marker: String,
+    /// First wait after a run without a verdict (quota, crash); doubles each time, capped.
+    #[serde(default = "defaults::no_verdict_backoff")]
+    pub no_verdict_backoff_seconds: u64,
+}
+
+impl Default for ReviewerConfig {
+    fn default() -> Self {
+        yaml_serde::from_str("{}").expect("defaults")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -582,5 +651,23 @@ mod defaults {
     }
     pub fn dedup_window() -> u64 {
         3600
+    }
+    pub fn github_api() -> String {
+        "https://api.github.com".into()
+    }
+    pub fn max_self_review_loops() -> u32 {
+        2
+    }
+    pub fn max_human_review_loops() -> u32 {
+        3
+    }
+    pub fn human_review_timeout() -> u64 {
+        86_400
+    }
+    pub fn bot_marker() -> String {
+        "<!-- operations-center:bot -->".into()
+    }
+    pub fn no_verdict_backoff() -> u64 {
+        300
     }
 }

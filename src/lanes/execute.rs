@@ -542,6 +542,22 @@ impl Ctx<'_> {
                         } else {
                             "draft_on_failure".into()
                         };
+                        if state == State::InReview && repo.github_slug().is_some() {
+                            match self.open_pr(parsed, repo, branch) {
+                                Ok(url) => comment.pr_url = Some(url),
+                                Err(e) => {
+                                    // The branch is pushed; without a PR nobody reviews it.
+                                    comment.result_status = "blocked".into();
+                                    comment.outcome_status = "failed".into();
+                                    comment.outcome_reason = "pull request not opened".into();
+                                    comment.summary = format!("{e:#}");
+                                    comment.blocked_classification = Some("pr_open_failed".into());
+                                    self.write_back(State::Blocked, &comment.render());
+                                    summary.classification = Some("pr_open_failed".into());
+                                    return Ok(summary);
+                                }
+                            }
+                        }
                     }
                     Err(GitError::Interrupted) => return Err(Stop::Interrupted),
                     Err(e) => {
@@ -565,7 +581,10 @@ impl Ctx<'_> {
         comment.outcome_reason = reason.clone();
         comment.summary = match state {
             State::Review => format!("branch {branch} pushed; ready for review"),
-            State::InReview => format!("branch {branch} pushed; handed to the review lane"),
+            State::InReview => match &comment.pr_url {
+                Some(url) => format!("branch {branch} pushed; PR {url} handed to the review lane"),
+                None => format!("branch {branch} pushed; handed to the review lane"),
+            },
             State::Done => "the agent changed nothing and validation passes".into(),
             _ => reason.clone(),
         };
@@ -575,6 +594,37 @@ impl Ctx<'_> {
         summary.outcome = outcome_status.to_string();
         summary.classification = classification;
         Ok(summary)
+    }
+
+    /// Opens the PR for an await_review repo and hands it to the review lane.
+    fn open_pr(
+        &self,
+        parsed: &ParsedTask,
+        repo: &RepoConfig,
+        branch: &str,
+    ) -> anyhow::Result<String> {
+        let base = if parsed.base_branch.is_empty() {
+            repo.default_branch.as_str()
+        } else {
+            parsed.base_branch.as_str()
+        };
+        // Its own connection: the review tables are not the board's (which may be Plane).
+        let conn = crate::store::open(&self.lane.state_dir)?;
+        let pr = crate::review::open::open_pr(
+            self.config(),
+            &conn,
+            &crate::review::open::PrRequest {
+                repo_key: &parsed.repo,
+                repo,
+                task_id: &self.task_id,
+                title: &self.title,
+                goal: &parsed.goal,
+                branch,
+                base,
+                run_id: &self.run_id,
+            },
+        )?;
+        Ok(pr.html_url)
     }
 
     /// Quota or capacity exhaustion: not the task's fault. Back to Ready for AI, no budget

@@ -30,6 +30,8 @@ pub struct ResultComment {
     pub policy_violations: Vec<String>,
     pub validation_errors: Option<String>,
     pub question: Option<String>,
+    /// The PR opened for the review lane (await_review repos with a GitHub repository).
+    pub pr_url: Option<String>,
 }
 
 impl ResultComment {
@@ -58,6 +60,9 @@ impl ResultComment {
         bullet("branch_pushed", &self.branch_pushed.to_string());
         bullet("draft_branch_pushed", &self.draft_branch_pushed.to_string());
         bullet("push_reason", &self.push_reason);
+        if let Some(u) = &self.pr_url {
+            bullet("pr_url", u);
+        }
         bullet("summary", &self.summary);
         if let Some(a) = &self.agent {
             bullet("agent", a);

@@ -29,9 +29,14 @@ pub struct LaneStatus {
 }
 
 impl LaneStatus {
-    /// The systemd unit that runs this lane.
+    /// The systemd unit that runs this lane: a template instance per slot, or the one
+    /// unit of a single-instance lane (no slot, e.g. `oc-review.service`).
     pub fn unit(&self) -> String {
-        format!("oc-{}@{}.service", self.role, self.slot)
+        if self.slot.is_empty() {
+            format!("oc-{}.service", self.role)
+        } else {
+            format!("oc-{}@{}.service", self.role, self.slot)
+        }
     }
 }
 

@@ -64,9 +64,16 @@ pub fn units() -> Option<Vec<UnitState>> {
     Some(units)
 }
 
-/// The lane (`goal@slot1`) a unit runs, if it is a lane unit (`oc-goal@slot1.service`).
+/// Lanes that run as one plain unit (`oc-review.service`) rather than a template per slot.
+pub const SINGLE_INSTANCE_LANES: [&str; 1] = ["review"];
+
+/// The lane (`goal@slot1`, `review`) a unit runs, if it is a lane unit
+/// (`oc-goal@slot1.service`, `oc-review.service`).
 pub fn lane_of_unit(unit: &str) -> Option<String> {
     let stem = unit.strip_suffix(".service")?.strip_prefix("oc-")?;
+    if SINGLE_INSTANCE_LANES.contains(&stem) {
+        return Some(stem.to_string());
+    }
     let (role, slot) = stem.split_once('@')?;
     (!slot.is_empty()).then(|| format!("{role}@{slot}"))
 }
@@ -81,6 +88,7 @@ mod tests {
             lane_of_unit("oc-goal@slot1.service").as_deref(),
             Some("goal@slot1")
         );
+        assert_eq!(lane_of_unit("oc-review.service").as_deref(), Some("review"));
         assert_eq!(lane_of_unit("oc-janitor.service"), None);
         assert_eq!(lane_of_unit("oc-goal@.service"), None);
     }

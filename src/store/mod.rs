@@ -192,6 +192,44 @@ CREATE TABLE ingest_generation (
 );
 INSERT INTO ingest_generation (id, generation) VALUES (1, 0);
 "#,
+    // Migration 4 (review lane): per-PR review state and the outcome feedback records.
+    r#"
+CREATE TABLE pr_reviews (
+    repo_key           TEXT NOT NULL,
+    pr_number          INTEGER NOT NULL,
+    task_id            TEXT,
+    branch             TEXT NOT NULL,
+    base               TEXT NOT NULL,
+    head_sha           TEXT NOT NULL DEFAULT '',
+    -- self_review | awaiting_ci | human_review | merged | closed
+    phase              TEXT NOT NULL,
+    self_review_loops  INTEGER NOT NULL DEFAULT 0,
+    human_review_loops INTEGER NOT NULL DEFAULT 0,
+    -- JSON list of "issue:<id>", "review:<id>", "review_comment:<id>" already acted on
+    processed_ids      TEXT NOT NULL DEFAULT '[]',
+    no_verdict_count   INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at    INTEGER NOT NULL DEFAULT 0,
+    phase2_entered_at  INTEGER,
+    last_reminder_at   INTEGER,
+    merge_reason       TEXT,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    PRIMARY KEY (repo_key, pr_number)
+);
+CREATE INDEX pr_reviews_phase ON pr_reviews (phase);
+CREATE TABLE review_feedback (
+    task_id            TEXT PRIMARY KEY,
+    pr_number          INTEGER,
+    outcome            TEXT NOT NULL,
+    merge_reason       TEXT,
+    self_review_loops  INTEGER NOT NULL DEFAULT 0,
+    human_review_loops INTEGER NOT NULL DEFAULT 0,
+    family             TEXT,
+    confidence         REAL,
+    note               TEXT,
+    recorded_at        INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.

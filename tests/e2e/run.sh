@@ -3,8 +3,8 @@
 # build the .deb, lint it and its units, install it with dpkg -i, and drive the goal lane
 # through systemctl/journalctl: two slots sharing a queue, journald fields, the watchdog
 # killing a frozen lane, kill -9 recovery, a broken config (78, no restart loop), the
-# janitor timer, oc status / heartbeat-check, upgrade, the board on a (fake) Plane with a
-# refused key (77, no restart), remove and purge.
+# janitor timer, the review lane against a fake GitHub, oc status / heartbeat-check,
+# upgrade, the board on a (fake) Plane with a refused key (77, no restart), remove and purge.
 # Needs root. Usage: tests/e2e/run.sh [ARTIFACT_DIR]
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,6 +43,9 @@ for u in "$ROOT"/systemd/*; do
 done
 cp "$ROOT"/target/man/*.1.gz "$WORK/man/man1/"; cp "$ROOT"/target/man/*.8.gz "$WORK/man/man8/"
 check "every unit passes oc-sandbox lint" env MANPATH="$WORK/man" "$SB" lint "$WORK"/units/*
+(cd "$ROOT" && cargo build --release --locked --example fake_github >/dev/null 2>&1) || { echo "FAIL: fake GitHub build"; exit 1; }
+check "oc-review and its unit and man page are in the .deb" \
+  bash -c "dpkg-deb -c '$deb1' | grep -q 'usr/bin/oc-review$' && dpkg-deb -c '$deb1' | grep -q 'system/oc-review.service$' && dpkg-deb -c '$deb1' | grep -q 'man8/oc-review.8.gz'"
 check "man pages for oc and every unit binary are in the .deb" \
   bash -c "dpkg-deb -c '$deb1' | grep -q 'usr/share/man/man1/oc.1.gz' && dpkg-deb -c '$deb1' | grep -q 'man8/oc-goal.8.gz' && dpkg-deb -c '$deb1' | grep -q 'man8/oc-janitor.8.gz'"
 
@@ -171,6 +174,49 @@ X systemctl start oc-janitor.service
 check "janitor run shows in the journal" bash -c "X journalctl -u oc-janitor.service -o json --no-pager | grep -q '\"EVENT\":\"janitor_run\"'"
 check "janitor left the live lane alone" X systemctl is-active --quiet oc-goal@slot1
 check "janitor left the lane's status file" X test -f /run/operations-center/lanes/goal@slot1.json
+
+# ---------------------------------------------------------------------------------------
+section "review lane: PR opened by the goal lane, self-reviewed and merged by oc-review"
+XS 'set -e; cd /srv/git && git init -q --bare -b main reviewed.git &&
+    git clone -q reviewed.git /tmp/seed 2>/dev/null && cd /tmp/seed && echo reviewed > README.md &&
+    git add README.md && git -c user.name=e2e -c user.email=e2e@example.com commit -qm init &&
+    git push -q origin main && rm -rf /tmp/seed && chown -R oc:oc /srv/git'
+# A GitHub for the sandbox: the tests' fake as a program, running as oc (it runs git in the
+# bare repo, which git refuses to do as another user).
+"$SB" cp "$ROOT/target/release/examples/fake_github" /usr/local/bin/fake-github
+X chmod 755 /usr/local/bin/fake-github
+X systemd-run --quiet --unit=fake-github --uid=oc --gid=oc /usr/local/bin/fake-github 127.0.0.1:8900 acme/reviewed=/srv/git/reviewed.git
+check "fake GitHub answers (401 without a token, as GitHub does)" \
+  waitfor 20 XS 'test "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8900/repos/acme/reviewed/pulls)" = 401'
+token=$(sed -n 's/^pub const TOKEN: &str = "\(.*\)";$/\1/p' "$ROOT/tests/support_github/mod.rs")
+XS "umask 077; printf '%s\n' '$token' > /etc/operations-center/credentials/github-token"
+# Credentials are loaded when a unit starts: the running goal lane needs a restart to see it.
+X systemctl restart oc-goal@slot1
+check "goal lane back with the GitHub credential" waitfor 20 X systemctl is-active --quiet oc-goal@slot1
+X mkdir -p /etc/systemd/system/oc-review.service.d
+"$SB" cp "$ROOT/tests/e2e/review-lane.conf" /etc/systemd/system/oc-review.service.d/e2e.conf
+X systemctl daemon-reload
+check "the package does not enable oc-review" bash -c "[ \"\$(X systemctl is-enabled oc-review)\" = disabled ]"
+reviewed=$(X oc task add --repo reviewed --title "A reviewed note" --body "Write a note for review.")
+check "the goal lane opens a PR and hands the task to review (In Review)" waitfor 60 state_is "$reviewed" "In Review"
+check "the goal comment links the PR" bash -c "comments_of '$reviewed' | grep -q 'pr_url: https://github.com/acme/reviewed/pull/1'"
+comments_of "$reviewed" | grep -E 'result_status|pr_url|summary' || true
+X systemctl enable --now oc-review
+check "oc-review active (READY=1 sent)" waitfor 20 X systemctl is-active --quiet oc-review
+check "the PR is self-reviewed and merged; the task is Done" waitfor 60 state_is "$reviewed" Done
+check "the squash merge is on main in the bare repo" \
+  bash -c "X runuser -u oc -- git -C /srv/git/reviewed.git ls-tree --name-only main | grep -q '^note-'"
+phases=$(X journalctl -u oc-review EVENT=review_phase -o cat --no-pager)
+echo "$phases"
+check "journalctl -u oc-review shows the phase transitions" \
+  bash -c "grep -q 'self_review → awaiting_ci' <<<'$phases' && grep -q 'awaiting_ci → merged' <<<'$phases'"
+check "the transitions carry EVENT and phase fields" \
+  bash -c "X journalctl -u oc-review EVENT=review_phase -o json --no-pager | grep -q '\"TO\":\"merged\"'"
+check "STATUS= of oc-review" bash -c "X systemctl show -p StatusText --value oc-review | grep -q '^cycle '"
+check "oc status lists the review lane" bash -c "X runuser -u nobody -- oc status | grep -Eq '^review +active/running'"
+check "feedback record for the merge" bash -c "X oc feedback show '$reviewed' | grep -q '\"outcome\": \"merged\"'"
+X systemctl disable --now oc-review >/dev/null 2>&1
+X systemctl stop fake-github
 
 # ---------------------------------------------------------------------------------------
 section "socket-activated receivers: CI webhook and error ingest"
