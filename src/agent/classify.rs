@@ -166,6 +166,54 @@ pub fn extract_cost_usd(stdout: &str) -> Option<f64> {
 }
 
 /// Classifies one run from its exit status and output (rules in precedence order).
+/// A finished agent judged from its exit and output files: the classification, its output,
+/// and the cost to record — what it reported, nothing for a capacity no-op (it did no
+/// work), else the configured flat cost per execution.
+pub struct Judged {
+    pub classification: Classification,
+    pub stdout: String,
+    pub stderr: String,
+    pub cost_usd: f64,
+    pub cost_source: &'static str,
+}
+
+impl Judged {
+    pub fn capacity_exhausted(&self) -> bool {
+        self.classification.class == RunClass::CapacityExhausted
+    }
+}
+
+pub fn judge(
+    outcome: &crate::daemon::subprocess::Outcome,
+    spec: &crate::daemon::subprocess::Spec,
+    flat_cost_usd: f64,
+) -> Judged {
+    let stdout = crate::daemon::subprocess::read_lossy(&spec.stdout);
+    let stderr = crate::daemon::subprocess::read_lossy(&spec.stderr);
+    let classification = classify(
+        &RunExit {
+            code: outcome.code,
+            signal: outcome.signal,
+            timed_out: outcome.timed_out,
+        },
+        &stdout,
+        &stderr,
+    );
+    let capacity = classification.class == RunClass::CapacityExhausted;
+    let (cost_usd, cost_source) = match classification.cost_usd {
+        Some(v) => (v, "reported"),
+        None if capacity => (0.0, "none"),
+        None => (flat_cost_usd, "configured"),
+    };
+    Judged {
+        classification,
+        stdout,
+        stderr,
+        cost_usd,
+        cost_source,
+    }
+}
+
 pub fn classify(exit: &RunExit, stdout: &str, stderr: &str) -> Classification {
     let out = strip_ansi(stdout);
     let err = strip_ansi(stderr);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::execute::{Ctx, Stop};
-use crate::agent::classify::{self, Classification, RunClass, RunExit};
+use crate::agent::classify::{self, Classification};
 use crate::agent::{self, RunContext};
 use crate::board::description::ParsedTask;
 use crate::daemon::subprocess::{self, Spec};
@@ -134,23 +134,10 @@ impl Ctx<'_> {
             );
             return Err(Stop::Interrupted);
         }
-        let stdout = subprocess::read_lossy(&spec.stdout);
-        let stderr = subprocess::read_lossy(&spec.stderr);
-        let classification = classify::classify(
-            &RunExit {
-                code: outcome.code,
-                signal: outcome.signal,
-                timed_out: outcome.timed_out,
-            },
-            &stdout,
-            &stderr,
-        );
-        let capacity = classification.class == RunClass::CapacityExhausted;
-        let (cost, cost_source) = match classification.cost_usd {
-            Some(c) => (c, "reported"),
-            None if capacity => (0.0, "none"),
-            None => (config.cost_per_execution_usd, "configured"),
-        };
+        let judged = classify::judge(&outcome, &spec, config.cost_per_execution_usd);
+        let capacity = judged.capacity_exhausted();
+        let (cost, cost_source) = (judged.cost_usd, judged.cost_source);
+        let (classification, stderr) = (judged.classification, judged.stderr);
         let _ = executions::finish(
             conn,
             execution,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::policy::{self, Verdict};
-use crate::agent::classify::{self, RunClass, RunExit};
+use crate::agent::classify::{self, RunClass};
 use crate::agent::{self, RunContext};
 use crate::board::description::ExecutionMode;
 use crate::config::{Config, RepoConfig};
@@ -180,23 +180,10 @@ impl Passes<'_> {
                 return Err(e);
             }
         };
-        let stdout = subprocess::read_lossy(&spec.stdout);
-        let stderr = subprocess::read_lossy(&spec.stderr);
-        let c = classify::classify(
-            &RunExit {
-                code: outcome.code,
-                signal: outcome.signal,
-                timed_out: outcome.timed_out,
-            },
-            &stdout,
-            &stderr,
-        );
-        let capacity = c.class == RunClass::CapacityExhausted;
-        let (cost, source) = match c.cost_usd {
-            Some(v) => (v, "reported"),
-            None if capacity => (0.0, "none"),
-            None => (self.config.cost_per_execution_usd, "configured"),
-        };
+        let judged = classify::judge(&outcome, &spec, self.config.cost_per_execution_usd);
+        let capacity = judged.capacity_exhausted();
+        let (cost, source) = (judged.cost_usd, judged.cost_source);
+        let (c, stdout) = (judged.classification, judged.stdout);
         let _ = executions::finish(
             self.conn,
             execution,
