@@ -13,15 +13,18 @@
 pub mod model;
 mod routes;
 
+// Both fakes bring it; a test that uses both loads it twice, harmlessly.
+#[allow(clippy::duplicate_mod)]
+#[path = "../support_server/mod.rs"]
+mod server;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 
 pub use model::*;
 
@@ -80,7 +83,12 @@ impl FakeGitHub {
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = inner.clone();
-        let thread = std::thread::spawn(move || serve(listener, shared, stopped));
+        let thread = std::thread::spawn(move || {
+            server::serve(listener, stopped, move |req| {
+                let inner = shared.clone();
+                async move { answer(&inner, req).await }
+            })
+        });
         Self {
             addr,
             inner,
@@ -393,40 +401,6 @@ impl Inner {
         self.next_id += 1;
         self.next_id
     }
-}
-
-fn serve(
-    listener: std::net::TcpListener,
-    inner: Arc<Mutex<Inner>>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
-) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("fake github runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let inner = inner.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let inner = inner.clone();
-                            async move { Ok::<_, std::convert::Infallible>(answer(&inner, req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
-    rt.shutdown_timeout(Duration::from_millis(200));
 }
 
 async fn answer(

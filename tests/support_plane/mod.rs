@@ -11,6 +11,11 @@ pub mod testdata;
 pub mod wire;
 pub mod world;
 
+// Both fakes bring it; a test that uses both loads it twice, harmlessly.
+#[allow(clippy::duplicate_mod)]
+#[path = "../support_server/mod.rs"]
+mod server;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
 
 pub use wire::Reply;
@@ -96,7 +100,12 @@ impl FakePlane {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = inner.clone();
-        let thread = std::thread::spawn(move || serve(listener, shared, stopped));
+        let thread = std::thread::spawn(move || {
+            server::serve(listener, stopped, move |req| {
+                let inner = shared.clone();
+                async move { answer(&inner, req).await }
+            })
+        });
         Self {
             addr,
             inner,
@@ -186,41 +195,6 @@ impl Drop for FakePlane {
             let _ = t.join();
         }
     }
-}
-
-fn serve(
-    listener: std::net::TcpListener,
-    inner: Arc<Mutex<Inner>>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
-) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("fake plane runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let inner = inner.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let inner = inner.clone();
-                            async move { Ok::<_, std::convert::Infallible>(answer(&inner, req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
-    // Open keep-alive connections are dropped with the runtime.
-    rt.shutdown_timeout(Duration::from_millis(200));
 }
 
 async fn answer(
