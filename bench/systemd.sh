@@ -34,6 +34,6 @@ printf '%-26s %8s %14s\n' "total (3 lanes)" "" "$total"
 echo "(oc.target and oc-janitor.timer hold no process; oc-janitor.service is a oneshot)"
 echo
 echo "systemd-analyze security (exposure: 0 = locked down … 10 = unprotected)"
-for unit in oc-goal@slot1.service oc-janitor.service oc-ci-webhook.service oc-ingest.service oc-ingest-tail.service; do
+for unit in oc-goal@slot1.service oc-review.service oc-janitor.service oc-ci-webhook.service oc-ingest.service oc-ingest-tail.service; do
     X systemd-analyze security --no-pager "$unit" | tail -n1
 done
