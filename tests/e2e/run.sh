@@ -293,7 +293,7 @@ check "oc doctor: Plane reachable, key accepted, states present (exit 0)" \
   bash -c "[ $rc = 0 ] && grep -q 'key accepted' <<<'$doctor' && grep -q 'every state the lanes use exists' <<<'$doctor'"
 X systemctl restart oc-goal@slot1
 plane_task=$(X oc task add --repo demo --title "Note on Plane" --body "Write a note file from a Plane work item.")
-check "oc task add returns a Plane work-item id" bash -c "[ \${#plane_task} = 36 ]" 
+check "oc task add returns a Plane work-item id" [ "${#plane_task}" = 36 ]
 check "the lane runs the Plane item to Review" waitfor 90 state_is "$plane_task" Review
 check "its claim and run are in the journal" \
   bash -c "X journalctl -u oc-goal@slot1 -o cat --no-pager EVENT=task_claimed | grep -q '$plane_task'"
