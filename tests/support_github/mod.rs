@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 
 pub use model::*;
@@ -407,48 +407,29 @@ async fn answer(
     inner: &Mutex<Inner>,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let auth = req
-        .headers()
-        .get("authorization")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
+    let r = server::receive(req, "authorization").await;
     let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
-    let reply = g.handle(&method, &path, &query, auth.as_deref(), &body);
+    let reply = g.handle(&r.method, &r.path, &r.query, r.header.as_deref(), &r.body);
     g.log.push(Logged {
-        method,
-        path,
-        query,
+        method: r.method,
+        path: r.path,
+        query: r.query,
         status: reply.status,
-        body,
+        body: r.body,
     });
     drop(g);
-    let mut resp = hyper::Response::new(Full::new(Bytes::from(reply.body)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
-    let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        "application/json; charset=utf-8".parse().unwrap(),
-    );
-    h.insert(
-        "x-github-media-type",
-        "github.v3; format=json".parse().unwrap(),
-    );
-    for (k, v) in reply.headers {
-        h.insert(
-            hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    resp
+    let mut headers = vec![
+        (
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        ),
+        (
+            "x-github-media-type".to_string(),
+            "github.v3; format=json".to_string(),
+        ),
+    ];
+    headers.extend(reply.headers);
+    server::respond(reply.status, reply.body, &headers)
 }
 
 /// The bare repo path a fake repository serves (for tests that push to it).

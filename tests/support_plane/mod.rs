@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use serde_json::{Map, Value};
 
@@ -201,40 +201,19 @@ async fn answer(
     inner: &Mutex<Inner>,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let key = req
-        .headers()
-        .get("x-api-key")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
+    let r = server::receive(req, "x-api-key").await;
     let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-    let reply = inner.handle(&method, &path, &query, key.as_deref(), &body);
+    let reply = inner.handle(&r.method, &r.path, &r.query, r.header.as_deref(), &r.body);
     inner.log.push(Logged {
-        method,
-        path,
-        query,
+        method: r.method,
+        path: r.path,
+        query: r.query,
         status: reply.status,
-        body,
+        body: r.body,
     });
-    let mut resp = hyper::Response::new(Full::new(Bytes::from(reply.body)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
-    let headers = resp.headers_mut();
-    headers.insert("content-type", "application/json".parse().unwrap());
-    for (k, v) in reply.headers {
-        headers.insert(
-            hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    resp
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(reply.headers);
+    server::respond(reply.status, reply.body, &headers)
 }
 
 impl Inner {
