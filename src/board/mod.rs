@@ -151,6 +151,19 @@ pub fn format_local_id(n: i64) -> String {
     format!("T-{n}")
 }
 
+/// A Plane work-item id: 36 characters, hex digits with dashes at 8, 13, 18 and 23.
+pub fn looks_like_uuid(text: &str) -> bool {
+    let t = text.trim();
+    t.len() == 36
+        && t.chars().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
 /// Accepts `T-17`, `t-17` or `17`.
 pub fn parse_local_id(id: &str) -> Option<i64> {
     let t = id.trim();
@@ -286,6 +299,11 @@ impl BoardOpener {
             None => Box::new(local::LocalBoard::open(state_dir)?),
             Some(_) => Box::new(self.open_plane(state_dir)?),
         })
+    }
+
+    /// Where the Plane key came from (`env PLANE_API_TOKEN`, a credential file).
+    pub fn key_from(&self) -> Option<&str> {
+        self.plane_key.as_ref().map(|(_, from)| from.as_str())
     }
 
     /// The Plane board itself (for `oc doctor`, `oc plane-sync`).

@@ -74,20 +74,19 @@ pub fn doctor(common: &Common) -> anyhow::Result<bool> {
         return Ok(true);
     }
     let board = &config.board;
-    let key = crate::board::plane::board::api_key(board, config.source.as_deref(), |n| {
-        std::env::var(n).ok()
-    });
-    let key_from = match key {
-        Ok((_, from)) => {
-            r.ok(&format!("API key from {from}"));
-            from
-        }
+    let opener = match crate::board::BoardOpener::new(&config) {
+        Ok(opener) => opener,
         Err(e) => {
-            r.fail(&format!("API key: {}", e.message));
+            let message = match e.downcast_ref::<crate::config::ConfigError>() {
+                Some(c) => c.message.clone(),
+                None => format!("{e:#}"),
+            };
+            r.fail(&format!("API key: {message}"));
             return Ok(false);
         }
     };
-    let opener = crate::board::BoardOpener::new(&config)?;
+    let key_from = opener.key_from().unwrap_or_default().to_string();
+    r.ok(&format!("API key from {key_from}"));
     let plane = opener.open_plane(&common.state_dir_for_writing()?)?;
     let client = plane.client();
     let base = board.base_url.as_deref().unwrap_or_default();

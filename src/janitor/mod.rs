@@ -162,14 +162,7 @@ fn task_finished(board: &dyn Board, branch: &str) -> bool {
 
 fn task_id_of_branch(rest: &str) -> Option<String> {
     let uuid: String = rest.chars().take(36).collect();
-    let is_uuid = uuid.len() == 36
-        && uuid.chars().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
+    let is_uuid = crate::board::looks_like_uuid(&uuid);
     if is_uuid {
         return Some(uuid);
     }

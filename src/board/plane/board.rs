@@ -246,7 +246,7 @@ impl PlaneBoard {
         if let Some(id) = mirror::resolve(&self.conn, reference)? {
             return Ok(id);
         }
-        if looks_like_uuid(reference) {
+        if crate::board::looks_like_uuid(reference) {
             return Ok(reference.trim().to_ascii_lowercase());
         }
         Err(BoardError::NotFound(reference.to_string()))
@@ -629,14 +629,6 @@ fn split_signature(text: &str) -> Option<(&str, &str)> {
     (!author.is_empty() && !author.contains('\n')).then_some((&rest[..at], author))
 }
 
-fn looks_like_uuid(text: &str) -> bool {
-    let t = text.trim();
-    t.len() == 36
-        && t.chars()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) && c == '-' || c.is_ascii_hexdigit())
-}
-
 /// The API key and where it came from (named in errors): the credential file when
 /// `board.credential` is set, else the environment variable (default `PLANE_API_TOKEN`).
 pub fn api_key(
@@ -696,9 +688,12 @@ mod tests {
 
     #[test]
     fn uuids_are_recognised() {
+        use crate::board::looks_like_uuid;
         assert!(looks_like_uuid("2d7c9e41-5a3b-4c6d-8e9f-0a1b2c3d4e5f"));
         assert!(!looks_like_uuid("OC-12"));
         assert!(!looks_like_uuid("2d7c9e41x5a3b-4c6d-8e9f-0a1b2c3d4e5f"));
+        // Dashes only where a UUID has them.
+        assert!(!looks_like_uuid("2d7c9e4115a3b-4c6d-8e9f-0a1b2c3d4e5f"));
     }
 
     #[test]
