@@ -86,11 +86,23 @@ impl<'a> Git<'a> {
         ))
     }
 
+    /// Clones `url`; one more try after a failure, because a clone races with pushes to
+    /// the same repository (other lanes) and with network blips, and a task must not be
+    /// Blocked for that.
     pub fn clone_repo(&self, url: &str, into: &Path) -> Result<(), GitError> {
         let parent = into.parent().unwrap_or(Path::new("."));
         let target = into.to_string_lossy();
-        self.run(parent, &["clone", "--quiet", "--no-tags", url, &target])?;
-        Ok(())
+        let args = ["clone", "--quiet", "--no-tags", url, &target];
+        match self.run(parent, &args) {
+            Err(GitError::Interrupted) => Err(GitError::Interrupted),
+            Err(first) => {
+                tracing::warn!(event = "git_clone_retry", url, error = %first, "clone failed, trying once more: {first}");
+                let _ = std::fs::remove_dir_all(into);
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                self.run(parent, &args).map(|_| ())
+            }
+            Ok(_) => Ok(()),
+        }
     }
 
     pub fn remote_branch_exists(&self, repo: &Path, branch: &str) -> Result<bool, GitError> {
