@@ -30,7 +30,7 @@ pub(crate) async fn read(
     headers: &hyper::HeaderMap,
     max: u64,
     timeout: Duration,
-) -> Result<Vec<u8>, BodyError> {
+) -> Result<hyper::body::Bytes, BodyError> {
     if content_length(headers).is_some_and(|n| n > max) {
         return Err(BodyError::TooLarge);
     }
@@ -38,7 +38,7 @@ pub(crate) async fn read(
     let limited = http_body_util::Limited::new(body, limit);
     match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => Err(BodyError::TimedOut),
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
         Ok(Err(_)) => Err(BodyError::Broken),
     }

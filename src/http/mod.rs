@@ -28,7 +28,8 @@ pub struct Request {
     pub method: hyper::Method,
     pub path: String,
     pub headers: hyper::HeaderMap,
-    pub body: Vec<u8>,
+    /// Shared with hyper's buffer, not copied.
+    pub body: hyper::body::Bytes,
 }
 
 impl Request {

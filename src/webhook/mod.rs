@@ -160,7 +160,14 @@ impl Receiver {
             return Step::Answer(Response::error(400, "missing X-GitHub-Event header"));
         };
         let name = match event {
-            "ping" => return Step::Answer(Response::ok(200, json!({"event": "ping"}))),
+            "ping" => {
+                tracing::info!(
+                    event = "ci_webhook_ping",
+                    delivery = req.header("x-github-delivery").unwrap_or(""),
+                    "ping from GitHub: the webhook is set up"
+                );
+                return Step::Answer(Response::ok(200, json!({"event": "ping"})));
+            }
             "check_run" => "check_run",
             "check_suite" => "check_suite",
             other => {
