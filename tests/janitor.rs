@@ -141,3 +141,57 @@ fn prunes_branches_of_finished_tasks_only() {
     );
     assert!(!left.contains(&done_branch), "{left}");
 }
+
+#[test]
+fn forgets_ci_events_and_spent_ingest_keys_past_retention() {
+    let w = World::new();
+    w.oc_ok(&["ci-events"]); // creates the state database
+    // The receivers' tables, written as if days had passed: one old and one fresh row each.
+    let db = rusqlite::Connection::open(w.state.join("operations-center.db")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ten_days_ago = now - 10 * 86_400;
+    // Commit `aaa` is done with; `bbb` has an old failed check and a fresh re-run of
+    // another: its old event stays, or the review lane would see only the green one.
+    for (delivery, sha, at) in [
+        ("old-delivery", "aaa", ten_days_ago),
+        ("old-failure", "bbb", ten_days_ago),
+        ("new-delivery", "bbb", now),
+    ] {
+        db.execute(
+            "INSERT INTO ci_events (delivery_id, event, repo, head_sha, received_at)
+             VALUES (?1, 'check_run', 'octo/demo', ?2, ?3)",
+            rusqlite::params![delivery, sha, at],
+        )
+        .unwrap();
+    }
+    for (key, at) in [("old-key", ten_days_ago), ("new-key", now)] {
+        db.execute(
+            "INSERT INTO ingest_dedup (key, repo_key, first_seen, last_seen)
+             VALUES (?1, 'demo', ?2, ?2)",
+            rusqlite::params![key, at],
+        )
+        .unwrap();
+    }
+
+    let report = janitor(&w, "7");
+    assert_eq!(report["ci_events_forgotten"], 1);
+    assert_eq!(report["ingest_keys_forgotten"], 1);
+    let events = w.oc_ok(&["ci-events", "--json"]);
+    assert!(
+        events.contains("new-delivery")
+            && events.contains("old-failure")
+            && !events.contains("old-delivery"),
+        "{events}"
+    );
+    let keys: Vec<String> = db
+        .prepare("SELECT key FROM ingest_dedup")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, ["new-key"]);
+}

@@ -92,7 +92,8 @@ enum Command {
     Start(service::ServiceArgs),
     /// Stop the suite, or one role/slot (systemctl)
     Stop(service::ServiceArgs),
-    /// Retention: old reports, unowned workspaces, stale task branches (oc-janitor.timer)
+    /// Retention: old reports, unowned workspaces, stale task branches, CI events of finished
+    /// commits, spent ingest dedup keys (oc-janitor.timer)
     Janitor,
     /// CI events recorded by oc-ci-webhook (check runs and suites), newest first
     CiEvents(ci_webhook::CiEventsArgs),

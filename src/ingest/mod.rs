@@ -256,6 +256,16 @@ pub fn webhook_window(config: &Config, repo: &str) -> Duration {
         })
 }
 
+/// The longest dedup window any producer uses: keys younger than this are still in use.
+pub fn longest_window(config: &Config) -> Duration {
+    config
+        .error_ingest
+        .log_sources
+        .iter()
+        .map(|s| Duration::from_secs(s.dedup_window_seconds))
+        .fold(DEFAULT_WINDOW, Duration::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

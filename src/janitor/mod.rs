@@ -1,5 +1,5 @@
-//! The janitor (daily timer): retention for run reports and finished workspaces, and
-//! pruning of stale local task branches. It never touches anything a live unit uses: a
+//! The janitor (daily timer): retention for run reports, finished workspaces, recorded CI
+//! events and spent error-ingest dedup keys, and pruning of stale local task branches. It never touches anything a live unit uses: a
 //! workspace owned by a live run, a lane's status file, a checked-out branch, or a branch
 //! whose task is still open (the original deleted live watchers' pid files, §12 #36).
 
@@ -18,6 +18,8 @@ pub struct JanitorReport {
     pub workspaces_removed: usize,
     pub branches_pruned: Vec<String>,
     pub runs_forgotten: usize,
+    pub ci_events_forgotten: usize,
+    pub ingest_keys_forgotten: usize,
 }
 
 pub fn run(
@@ -37,6 +39,21 @@ pub fn run(
     report.runs_forgotten = board.conn().execute(
         "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
         [crate::store::now() - retention.as_secs() as i64],
+    )?;
+    let now = crate::store::now();
+    // A commit's events go together, once its newest is past retention: dropping only the
+    // older ones could hide a failed check behind a later green one. Without them the
+    // review lane asks GitHub's API, as for a commit the webhook never saw.
+    report.ci_events_forgotten = board.conn().execute(
+        "DELETE FROM ci_events WHERE head_sha IN (
+             SELECT head_sha FROM ci_events GROUP BY head_sha HAVING MAX(received_at) < ?1)",
+        [now - retention.as_secs() as i64],
+    )?;
+    // A key still inside its dedup window keeps a recurring error from becoming a new task.
+    let keys_kept_for = retention.max(crate::ingest::longest_window(config));
+    report.ingest_keys_forgotten = board.conn().execute(
+        "DELETE FROM ingest_dedup WHERE last_seen < ?1",
+        [now - keys_kept_for.as_secs() as i64],
     )?;
     for (key, repo) in &config.repos {
         if let Some(path) = &repo.local_path {
@@ -61,10 +78,15 @@ pub fn run(
         workspaces_removed = report.workspaces_removed,
         branches_pruned = report.branches_pruned.len(),
         runs_forgotten = report.runs_forgotten,
-        "janitor: removed {} report(s), {} workspace(s), pruned {} branch(es)",
+        ci_events_forgotten = report.ci_events_forgotten,
+        ingest_keys_forgotten = report.ingest_keys_forgotten,
+        "janitor: removed {} report(s), {} workspace(s), pruned {} branch(es), forgot {} CI \
+         event(s) and {} ingest dedup key(s)",
         report.reports_removed,
         report.workspaces_removed,
-        report.branches_pruned.len()
+        report.branches_pruned.len(),
+        report.ci_events_forgotten,
+        report.ingest_keys_forgotten
     );
     Ok(report)
 }

@@ -543,18 +543,19 @@ pub(super) fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
+/// Check runs the webhook recorded for a repository (any case) and head SHA, oldest first.
+const WEBHOOK_CHECKS: &str = "SELECT check_name, status, conclusion FROM ci_events
+     WHERE repo = ?1 COLLATE NOCASE AND head_sha = ?2 AND event = 'check_run'
+       AND check_name IS NOT NULL
+     ORDER BY id";
+
 /// The newest state of each check run the webhook recorded for `sha`.
 fn webhook_checks(
     conn: &Connection,
     full_name: &str,
     sha: &str,
 ) -> rusqlite::Result<Vec<policy::Check>> {
-    let mut stmt = conn.prepare(
-        "SELECT check_name, status, conclusion FROM ci_events
-         WHERE repo = ?1 COLLATE NOCASE AND head_sha = ?2 AND event = 'check_run'
-           AND check_name IS NOT NULL
-         ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(WEBHOOK_CHECKS)?;
     let rows = stmt.query_map([full_name, sha], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -575,4 +576,28 @@ fn webhook_checks(
         );
     }
     Ok(latest.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ci_check_lookup_searches_an_index_instead_of_scanning_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(dir.path()).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {WEBHOOK_CHECKS}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(["octo/demo", "abc"], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX ci_events_head_sha")),
+            "{plan:?}"
+        );
+    }
 }

@@ -230,6 +230,12 @@ CREATE TABLE review_feedback (
     recorded_at        INTEGER NOT NULL
 );
 "#,
+    r#"
+-- The review lane looks CI checks up by head SHA and compares the repository ignoring
+-- case, which an index on (repo, head_sha) cannot serve: every lookup scanned the table.
+DROP INDEX IF EXISTS ci_events_sha;
+CREATE INDEX ci_events_head_sha ON ci_events (head_sha);
+"#,
 ];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.
