@@ -149,3 +149,27 @@ fn unknown_task_and_unknown_state_exit_2() {
     assert_eq!(w.task_state(&id), "Ready for AI");
     assert_eq!(w.task_list(None).len(), 1);
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let w = World::new();
+    let id = w.add_goal("Shown to a reader that left");
+    // `oc task show … | grep -q …`: the reader is gone before `oc` writes.
+    let mut cmd = w.command(support::OC);
+    cmd.args(["task", "show", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "ended with {}: {stderr}",
+        out.status
+    );
+}

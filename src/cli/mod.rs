@@ -120,8 +120,20 @@ enum Command {
 }
 
 /// `oc`'s main.
+/// `oc task list | head -1`: writing into a pipe whose reader is gone ends `oc` quietly,
+/// as it does any Unix tool, instead of a panic about a broken pipe (Rust ignores SIGPIPE).
+/// Not for `oc watch`, a long-running lane whose journal stream may be reconnected.
+fn end_quietly_on_closed_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called before any thread is started; SIG_DFL installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 pub fn oc_main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Watch(_)) {
+        end_quietly_on_closed_pipe();
+    }
     logging::init(cli.common.log_format);
     let result = match cli.command {
         Command::Config(cmd) => config_cmd::run(&cli.common, cmd),
