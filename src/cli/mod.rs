@@ -119,7 +119,6 @@ enum Command {
     Man { dir: PathBuf },
 }
 
-/// `oc`'s main.
 /// `oc task list | head -1`: writing into a pipe whose reader is gone ends `oc` quietly,
 /// as it does any Unix tool, instead of a panic about a broken pipe (Rust ignores SIGPIPE).
 /// Not for `oc watch`, a long-running lane whose journal stream may be reconnected.
@@ -129,6 +128,7 @@ fn end_quietly_on_closed_pipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
+/// `oc`'s main.
 pub fn oc_main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Watch(_)) {

@@ -1,7 +1,8 @@
 //! The janitor (daily timer): retention for run reports, finished workspaces, recorded CI
-//! events and spent error-ingest dedup keys, and pruning of stale local task branches. It never touches anything a live unit uses: a
-//! workspace owned by a live run, a lane's status file, a checked-out branch, or a branch
-//! whose task is still open (the original deleted live watchers' pid files, §12 #36).
+//! events and spent error-ingest dedup keys, and pruning of stale local task branches. It
+//! never touches anything a live unit uses: a workspace owned by a live run, a lane's
+//! status file, a checked-out branch, or a branch whose task is still open (the original
+//! deleted live watchers' pid files, §12 #36).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -36,18 +37,19 @@ pub fn run(
         ..Default::default()
     };
     report.workspaces_removed = remove_unowned_workspaces(board, state_dir)?;
+    let now = crate::store::now();
+    let cutoff = now - retention.as_secs() as i64;
     report.runs_forgotten = board.conn().execute(
         "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
-        [crate::store::now() - retention.as_secs() as i64],
+        [cutoff],
     )?;
-    let now = crate::store::now();
     // A commit's events go together, once its newest is past retention: dropping only the
     // older ones could hide a failed check behind a later green one. Without them the
     // review lane asks GitHub's API, as for a commit the webhook never saw.
     report.ci_events_forgotten = board.conn().execute(
         "DELETE FROM ci_events WHERE head_sha IN (
              SELECT head_sha FROM ci_events GROUP BY head_sha HAVING MAX(received_at) < ?1)",
-        [now - retention.as_secs() as i64],
+        [cutoff],
     )?;
     // A key still inside its dedup window keeps a recurring error from becoming a new task.
     let keys_kept_for = retention.max(crate::ingest::longest_window(config));
