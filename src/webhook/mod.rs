@@ -2,6 +2,7 @@
 //! error ingest (`ingest`), which shares the server core.
 
 pub mod event;
+mod event_log;
 pub mod ingest;
 pub mod signature;
 pub mod trigger;
@@ -208,26 +209,9 @@ impl Receiver {
                 );
                 Response::error(500, "cannot record the event")
             }
-            Ok(false) => {
-                tracing::info!(
-                    event = "ci_event_duplicate",
-                    delivery,
-                    "redelivery of {delivery}: already recorded"
-                );
-                Response::ok(200, json!({"duplicate": true}))
-            }
+            // The writer logged the commit (see event_log).
+            Ok(false) => Response::ok(200, json!({"duplicate": true})),
             Ok(true) => {
-                tracing::info!(
-                    event = "ci_event_recorded",
-                    delivery,
-                    github_event = name,
-                    repo = %event.repo,
-                    head_sha = %event.head_sha,
-                    conclusion = event.conclusion.as_deref().unwrap_or(""),
-                    "recorded {name} for {} at {}",
-                    event.repo,
-                    event.head_sha
-                );
                 if let Some(t) = &self.trigger {
                     trigger::spawn(t, event, delivery);
                 }

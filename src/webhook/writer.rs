@@ -2,6 +2,7 @@
 //! the deliveries waiting at that moment in a single transaction (gathering a few more
 //! when they arrive together). Each request is still answered only after its own row is
 //! committed (durable before 200), but N concurrent deliveries cost one commit, not N.
+//! The writer also writes the journal line of each committed event (`event_log`).
 //!
 //! Two things stay off the commit path because they stalled it under load (measured with
 //! bench/webhook_vs_nginx.sh): WAL checkpoints, whose fsyncs blocked every waiting delivery
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::event::{self, CiEvent};
+use super::event_log::EventLog;
 
 /// What a caller sees when the writer thread is gone.
 pub const STOPPED: &str = "the event writer has stopped";
@@ -117,10 +119,12 @@ fn write_loop(
     mut wake: ReviewWake,
     checkpointer: Option<Checkpointer>,
 ) {
+    let mut log = EventLog::default();
     let mut concurrent = false;
     loop {
-        // A deferred wake-up is due at its deadline even if no delivery comes.
-        let next = match wake.due() {
+        // A deferred wake-up and a burst's summary line are due at their time even if no
+        // delivery comes.
+        let next = match [wake.due(), log.due()].into_iter().flatten().min() {
             None => queue
                 .recv()
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
@@ -129,7 +133,11 @@ fn write_loop(
         let first = match next {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                wake.touch();
+                let now = Instant::now();
+                if wake.due().is_some_and(|due| now >= due) {
+                    wake.touch();
+                }
+                log.summarize_if_due(now);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -143,11 +151,16 @@ fn write_loop(
                 checkpointer.nudge();
             }
         }
+        let now = Instant::now();
         for (job, result) in batch.into_iter().zip(results) {
+            if let Ok(inserted) = result {
+                log.committed(now, &job.delivery, &job.event, inserted);
+            }
             // The requester may have gone (client hung up); nothing to tell then.
             let _ = job.reply.send(result);
         }
     }
+    log.summarize();
     if wake.due().is_some() {
         wake.touch();
     }

@@ -244,6 +244,9 @@ check "the event is recorded" bash -c "X oc ci-events --json | grep -q '\"delive
 redelivery=$(deliver e2e-1)
 check "a redelivery is answered 200" [ "$redelivery" = 200 ]
 check "a redelivery is recorded once" [ "$(X oc ci-events --json | grep -c '"e2e-1"')" = 1 ]
+check "the journal has a line for the event and one for its redelivery" waitfor 10 XS \
+  'test "$(journalctl -u oc-ci-webhook.service EVENT=ci_event_recorded DELIVERY=e2e-1 -o cat --no-pager | wc -l)" = 1 &&
+   test "$(journalctl -u oc-ci-webhook.service EVENT=ci_event_duplicate DELIVERY=e2e-1 -o cat --no-pager | wc -l)" = 1'
 check "a wrong signature is refused with 401" \
   [ "$(X curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @/tmp/check_run.json -H 'X-GitHub-Event: check_run' -H 'X-GitHub-Delivery: e2e-2' -H 'X-Hub-Signature-256: sha256=00' http://127.0.0.1:8765/webhook)" = 401 ]
 code=$(X curl -s -o /tmp/ingest.out -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
