@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::FutureExt;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
@@ -135,7 +136,12 @@ async fn call_handler(shared: &Arc<Shared>, request: Request) -> Response {
         Handler::NonBlocking(handler) => {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
                 Ok(Reply::Now(response)) => Ok(response),
-                Ok(Reply::Later(future)) => tokio::spawn(future).await.map_err(|e| e.to_string()),
+                // Awaited in place, not spawned: a task per request cost a hand-off (often to
+                // the other worker) for nothing.
+                Ok(Reply::Later(future)) => std::panic::AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .await
+                    .map_err(|_| "panicked".to_string()),
                 Err(_) => Err("panicked".to_string()),
             }
         }
@@ -445,4 +451,60 @@ fn to_hyper(
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn status_of(port: u16, path: &str) -> Option<u16> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+        .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        answer.split(' ').nth(1)?.parse().ok()
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let routes = ["/now", "/later", "/fine"]
+            .map(|path| crate::http::Route {
+                method: hyper::Method::POST,
+                path,
+            })
+            .to_vec();
+        let options = ServerOptions {
+            name: "test",
+            bind: ([127, 0, 0, 1], port).into(),
+            limits: HttpLimits::default(),
+            routes,
+        };
+        // Never stopped: the thread ends with the test process.
+        std::thread::spawn(move || {
+            serve_nonblocking(options, |req| match req.path.as_str() {
+                "/now" => panic!("handler panics at once"),
+                "/later" => Reply::Later(Box::pin(async { panic!("reply panics later") })),
+                _ => Reply::Now(Response::ok(200, serde_json::json!({}))),
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status_of(port, "/fine").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(status_of(port, "/now"), Some(500));
+        assert_eq!(status_of(port, "/later"), Some(500));
+        assert_eq!(status_of(port, "/fine"), Some(200), "still serving");
+    }
 }
