@@ -532,7 +532,7 @@ fn a_failing_check_escalates_instead_of_merging() {
 }
 
 #[test]
-fn two_reviewers_racing_merge_once_and_the_task_is_done() {
+fn two_reviewers_started_together_merge_once_and_the_task_is_done() {
     let e = setup(&["CONCERNS"], &[], &[("max_self_review_loops", "1")]);
     let (task, n) = e.goal_to_pr("Add a changelog", &[]);
     e.review(1);
@@ -553,7 +553,13 @@ fn two_reviewers_racing_merge_once_and_the_task_is_done() {
     }
     let (sa, sb) = (a.wait().unwrap(), b.wait().unwrap());
     assert!(finished, "both reviewers finish");
-    assert!(sa.success() && sb.success());
+    // The state directory's review lock lets one work; the other either found it taken
+    // (exit 75, having done nothing) or started after the first had finished.
+    let codes = [sa.code(), sb.code()];
+    assert!(
+        codes.iter().all(|c| matches!(c, Some(0) | Some(75))) && codes.contains(&Some(0)),
+        "{codes:?}"
+    );
     assert_eq!(e.fake.merges(), 1, "one merge");
     assert!(e.fake.pull(FULL, n).merged);
     assert_eq!(e.w.task_state(&task), "Done");
@@ -994,4 +1000,44 @@ fn a_pr_closed_without_merging_cancels_the_task() {
     assert!(closed[0].contains("closed without merging"), "{closed:?}");
     assert_eq!(e.feedback(&task)["outcome"], "abandoned");
     assert_eq!(e.fake.merges(), 0);
+}
+
+#[test]
+fn a_second_review_lane_on_the_same_state_refuses_to_start() {
+    let mut e = setup(&[], &[], &[]);
+    // The first lane does one cycle, then waits a minute holding its lock.
+    e.w.config
+        .limits
+        .insert("watch_interval_seconds".into(), "{review: 60}".into());
+    e.w.write_config();
+    let mut first = e.review_command(2);
+    first
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(e.w.path().join("first.stderr")).unwrap());
+    let mut first = first.spawn().expect("start the first oc-review");
+    let lock = e.w.state.join("oc-review.lock");
+    let holds = || std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.id().to_string());
+    assert!(
+        wait_until(Duration::from_secs(30), holds),
+        "the first lane never took its lock: {}",
+        std::fs::read_to_string(e.w.path().join("first.stderr")).unwrap_or_default()
+    );
+
+    let second = e.w.output(e.review_command(1), Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("another oc-review is already running")
+            && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
+
+    // Once the first has stopped, the next one starts and works.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    first.wait().unwrap();
+    e.review(1);
 }

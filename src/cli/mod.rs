@@ -268,6 +268,10 @@ pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
                 report_error(&format!("{e:#}"), "board_auth_failed");
                 return ExitCode::from(EXIT_NOPERM as u8);
             }
+            if let Some(running) = e.downcast_ref::<crate::daemon::instance::AlreadyRunning>() {
+                report_error(&format!("{running}"), "already_running");
+                return ExitCode::from(crate::daemon::instance::EXIT_ALREADY_RUNNING);
+            }
             if let Some(exit) = e.downcast_ref::<UserError>() {
                 eprintln!("error: {}", exit.0);
                 return ExitCode::from(2);

@@ -17,7 +17,9 @@ use crate::status::file::{self as status_file, LaneStatus};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "operations-center review lane: self-review, human review and merge of the PRs it opened"
+    about = "operations-center review lane: self-review, human review and merge of the PRs it opened",
+    after_help = "Exit status: 75 when another oc-review already runs on this state directory (it \
+                  holds <state dir>/oc-review.lock); 78 for a config error or a missing GitHub token."
 )]
 pub struct ReviewCli {
     #[command(flatten)]
@@ -57,6 +59,8 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
     let gh = github(&config)?;
     let opener = crate::board::BoardOpener::new(&config)?;
     let state_dir = common.state_dir_for_writing()?;
+    // Before any work: a second review lane would comment on and merge the same PRs.
+    let _instance = crate::daemon::instance::hold(&state_dir, "oc-review")?;
     let shutdown = Shutdown::install()?;
     let board = opener.open(&state_dir)?;
     let conn = crate::store::open(&state_dir)?;

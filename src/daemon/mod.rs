@@ -2,6 +2,7 @@
 //! process identity, and subprocesses that run in their own process group with a timeout.
 
 pub mod account;
+pub mod instance;
 pub mod logging;
 pub mod notify;
 pub mod procs;
