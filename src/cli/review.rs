@@ -59,11 +59,12 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
     let gh = github(&config)?;
     let opener = crate::board::BoardOpener::new(&config)?;
     let state_dir = common.state_dir_for_writing()?;
-    // Before any work: a second review lane would comment on and merge the same PRs.
-    let _instance = crate::daemon::instance::hold(&state_dir, "oc-review")?;
     let shutdown = Shutdown::install()?;
     let board = opener.open(&state_dir)?;
     let conn = crate::store::open(&state_dir)?;
+    // Before any work on PRs: a second review lane would comment on and merge the same
+    // ones. (Opening the store above created the state directory.)
+    let _instance = crate::daemon::instance::hold(&state_dir, "oc-review")?;
     let runtime_dir = crate::config::paths::runtime_dir(&state_dir);
     let notifier = RefCell::new(Notifier::from_env());
     let status = RefCell::new(LaneStatus {

@@ -22,7 +22,7 @@ pub const EXIT_ALREADY_RUNNING: u8 = 75;
 pub struct AlreadyRunning {
     pub role: String,
     pub path: PathBuf,
-    /// As the holder wrote it into the file (absent when it could not write there).
+    /// As the holder wrote it into the file (absent if it could not).
     pub pid: Option<u32>,
 }
 
@@ -50,30 +50,18 @@ pub struct InstanceLock {
     _lock: Flock<File>,
 }
 
-/// Takes the lock for `role` or fails at once with [`AlreadyRunning`].
+/// Takes the lock for `role` in `state_dir` (which must exist) or fails at once with
+/// [`AlreadyRunning`].
 pub fn hold(state_dir: &Path, role: &str) -> anyhow::Result<InstanceLock> {
-    std::fs::create_dir_all(state_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display())
-    })?;
     let path = state_dir.join(format!("{role}.lock"));
-    // Read-only when the file belongs to someone else (root ran the lane by hand once):
-    // the lock works on any open file; only the pid is not written then.
-    let (file, writable) = match OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o644)
         .open(&path)
-    {
-        Ok(file) => (file, true),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
-            File::open(&path)
-                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?,
-            false,
-        ),
-        Err(e) => anyhow::bail!("cannot open {}: {e}", path.display()),
-    };
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((mut file, Errno::EWOULDBLOCK)) => {
@@ -88,19 +76,17 @@ pub fn hold(state_dir: &Path, role: &str) -> anyhow::Result<InstanceLock> {
         }
         Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
     };
-    if writable {
-        let pid = std::process::id();
-        let written = lock
-            .set_len(0)
-            .and_then(|()| lock.rewind())
-            .and_then(|()| writeln!(lock, "{pid}"));
-        if let Err(e) = written {
-            tracing::warn!(
-                event = "instance_lock_pid_unwritten",
-                "cannot write {}: {e}",
-                path.display()
-            );
-        }
+    // Only for the message a second instance prints; the lock itself is what counts.
+    let written = lock
+        .set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| writeln!(lock, "{}", std::process::id()));
+    if let Err(e) = written {
+        tracing::warn!(
+            event = "instance_lock_pid_unwritten",
+            "cannot write {}: {e}",
+            path.display()
+        );
     }
     Ok(InstanceLock { _lock: lock })
 }
@@ -112,12 +98,11 @@ mod tests {
     #[test]
     fn the_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        // The lock comes first: the state directory may not exist yet.
-        let first = hold(&state, "oc-review").unwrap();
+        let state = dir.path();
+        let first = hold(state, "oc-review").unwrap();
         // flock locks belong to the open file, so a second open in this process conflicts
         // just as another process would.
-        let refused = hold(&state, "oc-review").unwrap_err();
+        let refused = hold(state, "oc-review").unwrap_err();
         let refused = refused
             .downcast_ref::<AlreadyRunning>()
             .expect("AlreadyRunning");
@@ -128,10 +113,10 @@ mod tests {
                 .contains("another oc-review is already running")
         );
         assert!(
-            hold(dir.path(), "other-role").is_ok(),
+            hold(state, "other-role").is_ok(),
             "roles do not share a lock"
         );
         drop(first);
-        assert!(hold(dir.path(), "oc-review").is_ok());
+        assert!(hold(state, "oc-review").is_ok());
     }
 }

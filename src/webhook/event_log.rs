@@ -16,7 +16,7 @@ use super::event::CiEvent;
 pub const LINES_PER_SECOND: u32 = 50;
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// Counts for one window; see [`EventLog::summary`].
+/// Counts for one window; see [`EventLog::summarize`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Unlogged {
     pub recorded: u64,
