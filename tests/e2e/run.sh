@@ -315,6 +315,16 @@ check "the journal names the cause (EVENT=board_auth_failed)" \
 X systemctl stop fake-plane >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------
+# Further scenarios, one file each (sourced in name order, sharing this boot and install):
+# each starts with `section`, uses the helpers of lib.sh, and leaves the units it started
+# stopped again.
+for scenario in "$(dirname "${BASH_SOURCE[0]}")"/scenarios/*.sh; do
+  [[ -e $scenario ]] || continue
+  # shellcheck source=/dev/null
+  source "$scenario"
+done
+
+# ---------------------------------------------------------------------------------------
 section "remove and purge"
 X dpkg -r operations-center >/dev/null; rc=$?
 check "dpkg -r exits 0" [ "$rc" = 0 ]
