@@ -373,10 +373,15 @@ fn a_refused_key_stops_the_lane_with_77_after_one_request() {
         log.contains("the Plane API key is not valid") && log.contains("credentials/plane-token"),
         "{log}"
     );
-    // Refused once, not retried: a bad key must not burn the budget.
+    // Refused once, not retried: a bad key must not burn the budget. The one more request
+    // is the key alone (`users/me/`), which tells a refused key from a wrong project.
     let requests = fake.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[0].status, 403);
+    assert_eq!(
+        (requests[1].path.as_str(), requests[1].status),
+        ("/api/v1/users/me/", 403)
+    );
 
     let out = w.oc(&["doctor"]);
     assert_eq!(out.status.code(), Some(1));

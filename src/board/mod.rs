@@ -237,6 +237,11 @@ impl BoardError {
         matches!(self, BoardError::Plane(e) if e.is_auth())
     }
 
+    /// The Plane workspace or project is wrong (or out of the key's reach): exit 78.
+    pub fn is_config(&self) -> bool {
+        matches!(self, BoardError::Plane(e) if e.is_config())
+    }
+
     /// Plane unreachable, throttled or failing: worth another try on a later cycle.
     pub fn is_transient(&self) -> bool {
         use plane::PlaneError as P;

@@ -259,6 +259,15 @@ pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
                 report_error(&format!("{config_error}"), "config_invalid");
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
+            let board_config = e
+                .downcast_ref::<crate::board::BoardError>()
+                .is_some_and(|b| b.is_config())
+                || e.downcast_ref::<crate::board::plane::PlaneError>()
+                    .is_some_and(|p| p.is_config());
+            if board_config {
+                report_error(&format!("{e:#}"), "config_invalid");
+                return ExitCode::from(EXIT_CONFIG as u8);
+            }
             let auth = e
                 .downcast_ref::<crate::board::BoardError>()
                 .is_some_and(|b| b.is_auth())

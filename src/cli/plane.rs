@@ -95,15 +95,39 @@ pub fn doctor(common: &Common) -> anyhow::Result<bool> {
         board.workspace_slug.as_deref().unwrap_or_default(),
         board.project_id.as_deref().unwrap_or_default()
     );
+    // Plane answers 403 for a refused key and for a workspace or project out of reach
+    // alike: the key alone first, then the workspace, then the project.
+    let refused = |r: &mut Report, status: u16| {
+        r.fail(&format!(
+            "Plane refused the API key ({status}): check {key_from}; create a key under Profile Settings → Personal Access Tokens"
+        ))
+    };
+    match client.me() {
+        Ok(user) => r.ok(&format!("reached {base}, key accepted (user {user})")),
+        Err(PlaneError::Auth { status, .. }) => {
+            refused(&mut r, status);
+            return Ok(false);
+        }
+        Err(e) => {
+            r.fail(&format!("cannot use {base}: {e}"));
+            return Ok(false);
+        }
+    }
+    let workspace = board.workspace_slug.as_deref().unwrap_or_default();
+    match client.check_workspace() {
+        Ok(()) => r.ok(&format!("workspace {workspace} (board.workspace_slug)")),
+        Err(e) => {
+            r.fail(&e.to_string());
+            return Ok(false);
+        }
+    }
     let states = match client.list_states() {
         Ok(states) => {
-            r.ok(&format!("reached {base}, key accepted, {project} found"));
+            r.ok(&format!("{project} found (board.project_id)"));
             states
         }
         Err(PlaneError::Auth { status, .. }) => {
-            r.fail(&format!(
-                "Plane refused the API key ({status}): check {key_from}; create a key under Profile Settings → Personal Access Tokens"
-            ));
+            refused(&mut r, status);
             return Ok(false);
         }
         Err(PlaneError::NotFound(_)) => {
@@ -113,7 +137,7 @@ pub fn doctor(common: &Common) -> anyhow::Result<bool> {
             return Ok(false);
         }
         Err(e) => {
-            r.fail(&format!("cannot use {base}: {e}"));
+            r.fail(&e.to_string());
             return Ok(false);
         }
     };

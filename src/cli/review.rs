@@ -146,7 +146,7 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
         publish(cycle, "active", "cycle_start");
         // A remote board's mirror and queued writes (Plane); a transient failure waits.
         if let Err(e) = board.sync() {
-            if e.is_auth() {
+            if e.is_auth() || e.is_config() {
                 return Err(e.into());
             }
             tracing::warn!(event = "board_unreachable", lane = "review", error = %e, "board unreachable: {e}");

@@ -1,8 +1,9 @@
 //! A faithful fake Plane for tests: an in-process HTTP server (hyper on a tokio runtime in a
 //! background thread, bound to 127.0.0.1:0) that follows shared/testdata/plane/README.md —
 //! API-key auth (401 missing / 403 wrong), a per-key rate limit with Plane's 429, the cursor
-//! envelope, PATCH label replacement, 409 dedup on external pairs, sanitised HTML — plus a
-//! request log and knobs to inject failures.
+//! envelope, PATCH label replacement, 409 dedup on external pairs, sanitised HTML, the
+//! key-only `users/me/`, and 403 "no permission" for a workspace or project the key's user
+//! is not a member of — plus a request log and knobs to inject failures.
 
 #![allow(dead_code)]
 
@@ -248,6 +249,15 @@ impl Inner {
             }
             Some(k) => k.to_string(),
         };
+        // DRF checks permissions before throttles: a workspace or project the key's user
+        // is not a member of (or that does not exist) is refused without using the budget.
+        // Plane's permission classes answer both the same way.
+        if matches!(route, Route::Forbidden) {
+            return Reply::raw(
+                403,
+                r#"{"detail":"You do not have permission to perform this action."}"#,
+            );
+        }
         let (remaining, reset) = match self.throttle(&key) {
             Ok(budget) => budget,
             Err(reply) => return reply,
@@ -323,7 +333,8 @@ impl Inner {
             ("POST", Route::States) => json().map(|b| w.create_state(&b)),
             ("GET", Route::Labels) => Ok(w.list_labels(query)),
             ("POST", Route::Labels) => json().map(|b| w.create_label(&b)),
-            ("GET", Route::OtherProject) => Ok(Reply::not_found()),
+            ("GET", Route::Me) => Ok(Reply::json(200, &world::me())),
+            ("GET", Route::Projects) => Ok(wire::paginate(&[world::project()], query)),
             _ => Ok(Reply::json(
                 405,
                 &serde_json::json!({ "detail": format!("Method \"{method}\" not allowed.") }),
@@ -349,16 +360,33 @@ enum Route {
     Comments(String),
     States,
     Labels,
-    /// A well-formed path for a workspace or project the fake does not hold.
-    OtherProject,
+    /// `users/me/`: the key's user; needs only a valid key.
+    Me,
+    /// `workspaces/{slug}/projects/`: needs membership of the workspace.
+    Projects,
+    /// A well-formed path in a workspace or project the key's user is not a member of
+    /// (or that does not exist): Plane's permission classes refuse it with 403.
+    Forbidden,
 }
 
-/// Matches `/api/v1/workspaces/{slug}/projects/{uuid}/…/` (trailing slash required, UUID
-/// path converters); returns the route and its `Allow` header.
+/// Matches `/api/v1/users/me/`, `/api/v1/workspaces/{slug}/projects/` and
+/// `/api/v1/workspaces/{slug}/projects/{uuid}/…/` (trailing slash required, UUID path
+/// converters); returns the route and its `Allow` header.
 fn route(path: &str) -> Option<(Route, &'static str)> {
+    if path == "/api/v1/users/me/" {
+        return Some((Route::Me, "GET"));
+    }
     let rest = path.strip_prefix("/api/v1/workspaces/")?;
     let rest = rest.strip_suffix('/')?;
     let parts: Vec<&str> = rest.split('/').collect();
+    if let [slug, "projects"] = parts.as_slice() {
+        let route = if *slug == WORKSPACE_SLUG {
+            Route::Projects
+        } else {
+            Route::Forbidden
+        };
+        return Some((route, "GET, POST"));
+    }
     let [slug, "projects", project, tail @ ..] = parts.as_slice() else {
         return None;
     };
@@ -381,6 +409,6 @@ fn route(path: &str) -> Option<(Route, &'static str)> {
     Some(if ours {
         (route, allow)
     } else {
-        (Route::OtherProject, allow)
+        (Route::Forbidden, allow)
     })
 }

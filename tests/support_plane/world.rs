@@ -57,6 +57,34 @@ impl Default for World {
     }
 }
 
+/// `GET users/me/`: the key's owner (`UserLiteSerializer` fields).
+pub fn me() -> Value {
+    serde_json::json!({
+        "id": BOT_USER,
+        "first_name": "OC",
+        "last_name": "Bot",
+        "email": "oc-bot@example.com",
+        "avatar": "",
+        "avatar_url": null,
+        "display_name": "oc-bot",
+    })
+}
+
+/// The one project of the workspace, as `GET workspaces/{slug}/projects/` lists it (the
+/// fields a client may look at; Plane sends many more).
+pub fn project() -> Value {
+    serde_json::json!({
+        "id": PROJECT_ID,
+        "name": "Operations Center Demo",
+        "identifier": "OC",
+        "workspace": WORKSPACE_ID,
+        "network": 2,
+        "is_member": true,
+        "created_at": "2026-04-20T09:00:00.000000Z",
+        "updated_at": "2026-04-20T09:00:00.000000Z",
+    })
+}
+
 fn slugify(name: &str) -> String {
     name.to_lowercase()
         .split_whitespace()

@@ -63,13 +63,14 @@ impl PlaneClient {
                 return Err(PlaneError::Config(format!("{what} {value:?} is not valid")));
             }
         }
-        let root = format!(
-            "{base}/api/v1/workspaces/{}/projects/{}/",
-            workspace_slug.trim(),
-            project_id.trim()
-        );
         Ok(Self {
-            t: Transport::new(root, api_key, Duration::from_secs(30))?,
+            t: Transport::new(
+                format!("{base}/api/v1/"),
+                workspace_slug.trim(),
+                project_id.trim(),
+                api_key,
+                Duration::from_secs(30),
+            )?,
             states: Mutex::new(None),
             labels: Mutex::new(None),
         })
@@ -123,6 +124,27 @@ impl PlaneClient {
             }
         }
         Ok(out)
+    }
+
+    // ---- access -----------------------------------------------------------------------
+
+    /// The key's user (`users/me/`, which needs only the key): its display name.
+    pub fn me(&self) -> Result<String> {
+        let user: serde_json::Value = self.t.check_key()?.success()?;
+        Ok(user
+            .get("display_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Whether the key's user can reach the workspace (else [`PlaneError::NoAccess`]
+    /// naming `board.workspace_slug`).
+    pub fn check_workspace(&self) -> Result<()> {
+        self.t
+            .check_workspace()?
+            .success::<serde_json::Value>()
+            .map(drop)
     }
 
     // ---- work items -------------------------------------------------------------------

@@ -14,6 +14,16 @@ pub enum PlaneError {
         /// Where the key came from (for example `env PLANE_API_TOKEN`), named in the message.
         key_from: String,
     },
+    /// 403 "no permission" although the key is valid: the workspace or project is wrong or
+    /// out of the key user's reach. A configuration error (exit 78), not a bad key.
+    #[error("{}", no_access_message(setting, value, workspace, detail))]
+    NoAccess {
+        /// `board.workspace_slug` or `board.project_id`.
+        setting: &'static str,
+        value: String,
+        workspace: String,
+        detail: String,
+    },
     /// Still throttled (429) after the last attempt.
     #[error("Plane rate limit still exceeded after {attempts} attempts ({method} {path})")]
     RateLimited {
@@ -65,9 +75,38 @@ fn auth_message(status: u16, detail: &str, key_from: &str) -> String {
     format!("the Plane API key is {cause} — check {key_from} (Plane answered {status}: {detail})")
 }
 
+fn no_access_message(setting: &str, value: &str, workspace: &str, detail: &str) -> String {
+    let (what, fix) = if setting == "board.workspace_slug" {
+        (
+            format!("workspace {value:?}"),
+            "the slug is the first part of the project's address in Plane (https://plane.example.com/<slug>/projects/<project_id>/…)",
+        )
+    } else {
+        (
+            format!("project {value:?} in workspace {workspace:?}"),
+            "the id is the UUID after /projects/ in the project's address in Plane",
+        )
+    };
+    format!(
+        "{setting} is wrong or out of reach: the API key is valid, but Plane denies access to {what} \
+         (no such {kind}, or the key's user is not a member of it) — check {setting}: {fix} \
+         (Plane answered 403: {detail})",
+        kind = if setting == "board.workspace_slug" {
+            "workspace"
+        } else {
+            "project"
+        },
+    )
+}
+
 impl PlaneError {
     pub fn is_auth(&self) -> bool {
         matches!(self, PlaneError::Auth { .. })
+    }
+
+    /// A wrong workspace or project: fix the configuration (exit 78), not the key.
+    pub fn is_config(&self) -> bool {
+        matches!(self, PlaneError::NoAccess { .. })
     }
 }
 

@@ -100,6 +100,10 @@ impl Reply {
 
 pub(crate) struct Transport {
     http: Client,
+    /// `…/api/v1/`
+    api: String,
+    workspace: String,
+    project: String,
     /// `…/api/v1/workspaces/{slug}/projects/{project_id}/`
     root: String,
     key: Option<HeaderValue>,
@@ -109,7 +113,14 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub fn new(root: String, api_key: &str, timeout: Duration) -> Result<Self, PlaneError> {
+    /// `api` is the instance's `…/api/v1/`; requests are relative to the project under it.
+    pub fn new(
+        api: String,
+        workspace: &str,
+        project: &str,
+        api_key: &str,
+        timeout: Duration,
+    ) -> Result<Self, PlaneError> {
         let http = Client::builder()
             .timeout(timeout)
             .user_agent(concat!("operations-center/", env!("CARGO_PKG_VERSION")))
@@ -128,7 +139,10 @@ impl Transport {
         };
         Ok(Self {
             http,
-            root,
+            root: format!("{api}workspaces/{workspace}/projects/{project}/"),
+            api,
+            workspace: workspace.to_string(),
+            project: project.to_string(),
             key,
             key_from: "the configured API key".into(),
             policy: RetryPolicy::default(),
@@ -144,7 +158,8 @@ impl Transport {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Sends one request (relative `path`, for example `work-items/`) with retries.
+    /// Sends one request (relative to the project, for example `work-items/`) with retries.
+    /// A 403 is explained: a refused key, or a workspace or project out of reach.
     pub fn send(
         &self,
         method: Method,
@@ -154,12 +169,82 @@ impl Transport {
         replay: Replay,
     ) -> Result<Reply, PlaneError> {
         let url = format!("{}{}", self.root, path);
+        match self.exchange(method, &url, path, query, body, replay) {
+            Err(PlaneError::Auth {
+                status: 403,
+                detail,
+                ..
+            }) => Err(self.explain_forbidden(detail)),
+            other => other,
+        }
+    }
+
+    /// A GET relative to `…/api/v1/` (for `users/me/` and the workspace's projects).
+    pub fn get_api(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, PlaneError> {
+        let url = format!("{}{}", self.api, path);
+        self.exchange(Method::GET, &url, path, query, None, Replay::Safe)
+    }
+
+    /// The key's user: needs nothing but a valid key.
+    pub fn check_key(&self) -> Result<Reply, PlaneError> {
+        self.get_api("users/me/", &[])
+    }
+
+    /// The workspace's projects: needs membership of the workspace.
+    pub fn check_workspace(&self) -> Result<Reply, PlaneError> {
+        let path = format!("workspaces/{}/projects/", self.workspace);
+        match self.get_api(&path, &[("per_page", "1".to_string())]) {
+            Err(PlaneError::Auth {
+                status: 403,
+                detail,
+                ..
+            }) => Err(self.no_access(Setting::Workspace, detail)),
+            other => other,
+        }
+    }
+
+    /// Plane answers 403 both for a refused key and for a workspace or project the key's
+    /// user cannot reach (a mistyped slug or id included). Which one: the key alone first
+    /// (`users/me/`), then the workspace; if both pass, it is the project.
+    fn explain_forbidden(&self, detail: String) -> PlaneError {
+        if let Err(e) = self.check_key() {
+            // Refused key, or Plane unreachable right now (transient, tried again later).
+            return e;
+        }
+        if let Err(e) = self.check_workspace() {
+            return e;
+        }
+        self.no_access(Setting::Project, detail)
+    }
+
+    fn no_access(&self, setting: Setting, detail: String) -> PlaneError {
+        let (name, value) = match setting {
+            Setting::Workspace => ("board.workspace_slug", &self.workspace),
+            Setting::Project => ("board.project_id", &self.project),
+        };
+        PlaneError::NoAccess {
+            setting: name,
+            value: value.clone(),
+            workspace: self.workspace.clone(),
+            detail,
+        }
+    }
+
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        replay: Replay,
+    ) -> Result<Reply, PlaneError> {
         let max = self.policy.max_attempts.max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.pace();
-            let mut req = self.http.request(method.clone(), &url).query(query);
+            let mut req = self.http.request(method.clone(), url).query(query);
             if let Some(key) = &self.key {
                 req = req.header("X-API-Key", key.clone());
             }
@@ -282,6 +367,12 @@ impl Transport {
         // One wait per exhausted window: the next answer brings fresh numbers.
         self.with_stats(|s| s.remaining = None);
     }
+}
+
+/// Which setting a 403 "no permission" points at.
+enum Setting {
+    Workspace,
+    Project,
 }
 
 fn read_body(resp: Response) -> String {
