@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use serde_json::Value;
 use support::fake_plane::{FakePlane, PROJECT_ID, WORKSPACE_SLUG};
 use support::{PLANE_CREDENTIAL, World};
 
@@ -30,6 +31,34 @@ fn point_board_at(w: &mut World, slug: &str, project: &str) {
         w.fake_plane().base_url()
     );
     w.write_config();
+}
+
+/// The item's state name on the fake Plane itself (not the mirror).
+fn state_on_plane(w: &World, id: &str) -> String {
+    w.fake_plane().world(|world| {
+        let item = world.items.iter().find(|i| i.id == id).expect("item");
+        let state = world
+            .states
+            .iter()
+            .find(|s| s.id == item.state)
+            .expect("state");
+        state.name.clone()
+    })
+}
+
+fn comments_on_plane(w: &World, id: &str) -> Vec<String> {
+    w.fake_plane().world(|world| {
+        world
+            .comments
+            .iter()
+            .filter(|c| c.issue == id)
+            .map(|c| c.comment_html.clone())
+            .collect()
+    })
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 /// Runs a lane that must stop by itself; its exit code and log.
@@ -123,4 +152,84 @@ fn a_bad_key_is_still_a_bad_key_even_with_a_wrong_project() {
         text.contains("FAIL  Plane refused the API key (403)"),
         "{text}"
     );
+}
+
+#[test]
+fn plane_sync_delivers_the_writes_an_outage_held_back_and_the_status_shows_them() {
+    let w = plane_world();
+    let id = w.add_goal("Held back by the outage");
+    w.fake_plane().set_outage(Some(502));
+    // Plane down: the writes are kept, not lost (and the command says nothing failed).
+    w.oc_ok(&["task", "move", &id, "review"]);
+    w.oc_ok(&["task", "comment", &id, "looked at it during the outage"]);
+    assert_eq!(state_on_plane(&w, &id), "Ready for AI");
+
+    let status = json(&w.oc_ok(&["plane-status", "--json"]));
+    assert_eq!(status["outbox"], 2, "{status}");
+    assert!(status["outbox_oldest"].is_string(), "{status}");
+    assert!(
+        status["outbox_oldest_age_seconds"].as_i64().unwrap() >= 0,
+        "{status}"
+    );
+    assert!(
+        status["outbox_last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("502")),
+        "{status}"
+    );
+    let text = w.oc_ok(&["plane-status"]);
+    assert!(
+        text.contains("outbox: 2 write(s) waiting for Plane, oldest queued"),
+        "{text}"
+    );
+    let status = json(&w.oc_ok(&["status", "--json"]));
+    assert_eq!(status["plane"]["outbox"], 2, "{status}");
+    let text = w.oc_ok(&["status"]);
+    assert!(
+        text.contains("outbox: 2 write(s) waiting for Plane"),
+        "{text}"
+    );
+
+    // Plane back: `oc plane-sync` delivers them, in order.
+    w.fake_plane().set_outage(None);
+    let out = w.oc_ok(&["plane-sync"]);
+    assert!(
+        out.contains("delivered 2 queued write(s) to Plane"),
+        "{out}"
+    );
+    assert_eq!(state_on_plane(&w, &id), "Review");
+    assert!(
+        comments_on_plane(&w, &id)
+            .iter()
+            .any(|c| c.contains("looked at it during the outage")),
+        "{:?}",
+        comments_on_plane(&w, &id)
+    );
+    assert_eq!(w.task_state(&id), "Review");
+    let status = json(&w.oc_ok(&["plane-status", "--json"]));
+    assert_eq!(status["outbox"], 0, "{status}");
+    assert!(w.oc_ok(&["plane-status"]).contains("outbox: empty"));
+}
+
+#[test]
+fn a_lane_cycle_delivers_the_outbox_even_when_the_mirror_is_not_due() {
+    let mut w = plane_world();
+    w.config.board =
+        support::plane_board_yaml(&w.fake_plane().base_url(), ", sync_interval_seconds: 600")
+            .replace("sync_interval_seconds: 0, ", "");
+    w.write_config();
+    let id = w.add_goal("Moved during the outage");
+    // A fresh mirror: the next sync is not due for ten minutes.
+    w.oc_ok(&["plane-sync"]);
+    w.fake_plane().set_outage(Some(503));
+    w.oc_ok(&["task", "move", &id, "blocked"]);
+    w.fake_plane().set_outage(None);
+
+    // The lane's cycle delivers the move before it looks for work: the item is not Ready
+    // any more, so there is nothing to claim.
+    let line = w.run_next();
+    assert_eq!(state_on_plane(&w, &id), "Blocked", "{line}");
+    assert!(!line.starts_with("executed"), "{line}");
+    let status = json(&w.oc_ok(&["plane-status", "--json"]));
+    assert_eq!(status["outbox"], 0, "{status}");
 }

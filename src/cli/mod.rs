@@ -100,12 +100,14 @@ enum Command {
     /// Ingested production errors: `reset` forgets them (a new report creates a new task), `list` shows them
     #[command(subcommand)]
     IngestDedup(ingest::DedupCommand),
-    /// Check that the board is usable: Plane reachable, key accepted, project and states
-    /// present (with the fix for each problem), labels, rate budget. Exit 1 on a problem
+    /// Check that the board is usable: Plane reachable, key accepted, workspace, project and
+    /// states present (with the fix for each problem), labels, rate budget. Exit 1 on a problem
     Doctor,
-    /// The Plane mirror's freshness and the API budget used by every process on this host
+    /// The Plane mirror's freshness, the writes waiting in the outbox, and the API budget used
+    /// by every process on this host
     PlaneStatus(plane::PlaneStatusArgs),
-    /// Refresh the Plane mirror now (lanes do it on their own when it is due)
+    /// Deliver the writes queued during an outage, then refresh the Plane mirror now (lanes
+    /// do both on their own)
     PlaneSync(plane::PlaneSyncArgs),
     /// Give open PRs on await_review repos that belong to a task a review state
     BackfillPrReviews,

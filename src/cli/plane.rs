@@ -212,7 +212,12 @@ pub fn sync(common: &Common, args: PlaneSyncArgs) -> anyhow::Result<()> {
     let config = plane_config(common)?;
     let opener = crate::board::BoardOpener::new(&config)?;
     let plane = opener.open_plane(&common.state_dir_for_writing()?)?;
-    let report = plane.sync_now(args.full)?;
+    // Writes held back by an outage go first, so the mirror then reads them back.
+    let (delivered, result) = plane.sync_all(args.full);
+    if delivered > 0 {
+        println!("delivered {delivered} queued write(s) to Plane");
+    }
+    let report = result?;
     println!(
         "{} sync: {} item(s) read in {} page(s), {} removed",
         if report.full { "full" } else { "incremental" },
@@ -248,6 +253,12 @@ pub struct PlaneSummary {
     pub remaining: Option<i64>,
     pub reset: Option<String>,
     pub budget_per_minute: i64,
+    /// Writes to Plane waiting in the outbox (held back by an outage).
+    pub outbox: i64,
+    /// When the oldest of them was queued, and its age in seconds.
+    pub outbox_oldest: Option<String>,
+    pub outbox_oldest_age_seconds: Option<i64>,
+    pub outbox_last_error: Option<String>,
 }
 
 /// Read-only (works for any user who can read the database; `None` when it cannot).
@@ -260,6 +271,7 @@ pub fn summary(config: &Config, state_dir: &Path) -> Option<PlaneSummary> {
             .ok()?;
     let st = mirror::sync_state(&conn).ok()?;
     let usage = mirror::usage(&conn).ok()?;
+    let queued = crate::board::plane::outbox::backlog(&conn).ok()?;
     let when = |t: i64| (t > 0).then(|| format!("{} ({} ago)", rfc3339(t), age(now() - t)));
     Some(PlaneSummary {
         base_url: config.board.base_url.clone().unwrap_or_default(),
@@ -273,6 +285,10 @@ pub fn summary(config: &Config, state_dir: &Path) -> Option<PlaneSummary> {
         remaining: usage.remaining,
         reset: usage.reset.map(rfc3339),
         budget_per_minute: DEFAULT_BUDGET_PER_MINUTE,
+        outbox: queued.count,
+        outbox_oldest: queued.oldest_at.map(rfc3339),
+        outbox_oldest_age_seconds: queued.oldest_at.map(|t| (now() - t).max(0)),
+        outbox_last_error: queued.last_error,
     })
 }
 
@@ -293,6 +309,18 @@ pub fn print_summary(s: &PlaneSummary) {
     );
     if let Some(e) = &s.last_error {
         println!("  last sync error: {e}");
+    }
+    match (s.outbox, &s.outbox_oldest, s.outbox_oldest_age_seconds) {
+        (0, _, _) => println!("  outbox: empty (every write reached Plane)"),
+        (n, Some(at), Some(secs)) => println!(
+            "  outbox: {n} write(s) waiting for Plane, oldest queued {at} ({} ago){} · deliver now: oc plane-sync",
+            age(secs),
+            s.outbox_last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        ),
+        (n, _, _) => println!("  outbox: {n} write(s) waiting for Plane"),
     }
     let remaining = match (&s.remaining, &s.reset) {
         (Some(r), Some(reset)) => format!("{r} left (Plane, resets {reset})"),

@@ -64,6 +64,8 @@ struct Inner {
     /// Allowed requests per key within the window (oldest first).
     history: HashMap<String, VecDeque<Instant>>,
     injected: VecDeque<Injected>,
+    /// An outage: every request is answered this status by the gateway, unprocessed.
+    outage: Option<u16>,
     log: Vec<Logged>,
 }
 
@@ -94,6 +96,7 @@ impl FakePlane {
             window,
             history: HashMap::new(),
             injected: VecDeque::new(),
+            outage: None,
             log: Vec::new(),
         }));
         let listener = std::net::TcpListener::bind(addr).expect("bind fake plane");
@@ -144,6 +147,12 @@ impl FakePlane {
         self.lock()
             .injected
             .extend((0..n).map(|_| Injected::Before(status)));
+    }
+
+    /// Plane down behind its proxy (`Some(502)`), or back (`None`): nothing is processed
+    /// meanwhile.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.lock().outage = status;
     }
 
     /// The next `n` requests are processed but answered with `status` (a lost answer).
@@ -227,6 +236,9 @@ impl Inner {
         key: Option<&str>,
         body: &str,
     ) -> Reply {
+        if let Some(status) = self.outage {
+            return gateway(status);
+        }
         let injected = self.injected.pop_front();
         match injected {
             Some(Injected::Before(status)) => return gateway(status),

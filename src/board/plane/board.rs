@@ -252,6 +252,17 @@ impl PlaneBoard {
         Err(BoardError::NotFound(reference.to_string()))
     }
 
+    /// `oc plane-sync`: delivers the outbox, then reads Plane into the mirror. Both are
+    /// tried; the first error is returned with what was delivered.
+    pub fn sync_all(&self, full: bool) -> (usize, BoardResult<SyncReport>) {
+        let (delivered, flushed) = match self.flush_outbox() {
+            Ok(n) => (n, Ok(())),
+            Err(e) => (0, Err(e)),
+        };
+        let synced = self.sync_now(full);
+        (delivered, flushed.and(synced))
+    }
+
     /// Reads Plane into the mirror now: everything when `full` (or when the mirror is new
     /// or the full-resync period passed), else what changed since the last sync.
     pub fn sync_now(&self, full: bool) -> BoardResult<SyncReport> {
@@ -457,12 +468,15 @@ impl Board for PlaneBoard {
         if self.offline {
             return Ok(());
         }
-        if !mirror::take_lease(
-            &self.conn,
-            &self.holder,
-            self.settings.sync_interval_secs,
-            SYNC_LEASE_SECS,
-        )? {
+        // Queued writes go out on every cycle, not only when the mirror is due: an
+        // outcome held back by an outage must reach Plane as soon as Plane is back.
+        let queued = outbox::count(&self.conn)? > 0;
+        let interval = if queued {
+            0
+        } else {
+            self.settings.sync_interval_secs
+        };
+        if !mirror::take_lease(&self.conn, &self.holder, interval, SYNC_LEASE_SECS)? {
             return Ok(());
         }
         let flushed = self.flush_outbox();

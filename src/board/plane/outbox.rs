@@ -1,8 +1,9 @@
 //! Writes to Plane that could not be delivered (Plane down or throttled past the retries),
-//! kept in the state database and replayed in order at the next sync. Comments carry an
+//! kept in the state database and replayed in order by the next lane cycle or `oc
+//! plane-sync`, whenever the mirror's own sync is due or not. Comments carry an
 //! external id, so a replay after a lost answer adopts the comment instead of repeating it.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::board::State;
 use crate::store::now;
@@ -102,4 +103,28 @@ pub fn failed(conn: &Connection, seq: i64, error: &str) -> rusqlite::Result<()> 
 
 pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM plane_outbox", [], |r| r.get(0))
+}
+
+/// Writes waiting, when the oldest was queued, and the last error it met.
+#[derive(Debug, Clone, Default)]
+pub struct Backlog {
+    pub count: i64,
+    pub oldest_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub fn backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
+    let count = count(conn)?;
+    let oldest: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT created_at, last_error FROM plane_outbox ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(Backlog {
+        count,
+        oldest_at: oldest.as_ref().map(|o| o.0),
+        last_error: oldest.and_then(|o| o.1),
+    })
 }
