@@ -7,8 +7,10 @@ mod support;
 
 use std::time::Duration;
 
+use operations_center::board::State;
+use operations_center::board::plane::{NewWorkItem, PlaneClient};
 use serde_json::Value;
-use support::fake_plane::{FakePlane, PROJECT_ID, WORKSPACE_SLUG};
+use support::fake_plane::{API_KEY, FakePlane, PROJECT_ID, WORKSPACE_SLUG};
 use support::{PLANE_CREDENTIAL, World};
 
 /// A world on a fresh fake Plane with no rate limit (tests that want one set it).
@@ -232,4 +234,46 @@ fn a_lane_cycle_delivers_the_outbox_even_when_the_mirror_is_not_due() {
     assert!(!line.starts_with("executed"), "{line}");
     let status = json(&w.oc_ok(&["plane-status", "--json"]));
     assert_eq!(status["outbox"], 0, "{status}");
+}
+
+#[test]
+fn an_item_with_only_a_repo_label_is_a_goal_task() {
+    let mut w = plane_world();
+    w.use_agent("printf '# Changes\\n' > CHANGES.md");
+    w.write_config();
+    // Made in Plane's UI: free text, Ready for AI, one label `repo: demo`, no task-kind.
+    let client = PlaneClient::new(
+        &w.fake_plane().base_url(),
+        WORKSPACE_SLUG,
+        PROJECT_ID,
+        API_KEY,
+    )
+    .unwrap();
+    let ready = client
+        .states()
+        .unwrap()
+        .id_of(State::ReadyForAi)
+        .unwrap()
+        .to_string();
+    let item = client
+        .create_work_item(&NewWorkItem {
+            name: "Add a changelog".into(),
+            description: "Add a CHANGES.md file describing the release.".into(),
+            state: Some(ready),
+            labels: vec!["repo: demo".into()],
+            priority: None,
+            external: None,
+        })
+        .unwrap()
+        .value;
+    w.oc_ok(&["plane-sync"]);
+    let line = w.run_next();
+    assert_eq!(line, format!("executed {}: Review (executed)", item.id));
+    assert_eq!(state_on_plane(&w, &item.id), "Review");
+    let list = w.oc_ok(&["task", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("Add a changelog") && l.contains("goal")),
+        "{list}"
+    );
 }

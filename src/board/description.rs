@@ -148,6 +148,17 @@ pub fn label_value<'a>(labels: &'a [String], key: &str) -> Option<&'a str> {
     })
 }
 
+/// The lane kind of a task: its `task-kind:` label, else `goal` for a task that names a
+/// repo (a `repo:` label or an `## Execution` block) — a `repo:` label alone is enough, as
+/// the docs say (items made in Plane's UI rarely carry `task-kind:`). `None`: no lane
+/// takes it.
+pub fn kind_of<'a>(labels: &'a [String], description: &str) -> Option<&'a str> {
+    label_value(labels, "task-kind").or_else(|| {
+        (label_value(labels, "repo").is_some() || parse_task(description, labels).is_ok())
+            .then_some("goal")
+    })
+}
+
 /// Ids named on `depends_on: a, b` lines anywhere in the text (deduplicated, in order).
 pub fn depends_on_ids(text: &str) -> Vec<String> {
     let mut ids = Vec::new();
@@ -534,5 +545,17 @@ mod tests {
         assert_eq!(label_value(&l, "repo"), Some("a"));
         assert_eq!(label_value(&l, "source"), Some("autonomy"));
         assert_eq!(label_value(&l, "priority"), None);
+    }
+
+    #[test]
+    fn a_repo_alone_makes_a_goal_task() {
+        assert_eq!(kind_of(&labels(&["task-kind: test"]), ""), Some("test"));
+        assert_eq!(kind_of(&labels(&["repo: demo"]), "free text"), Some("goal"));
+        assert_eq!(
+            kind_of(&labels(&[]), "## Execution\nrepo: demo\n\n## Goal\nx"),
+            Some("goal")
+        );
+        // Nothing says where to work: no lane takes it.
+        assert_eq!(kind_of(&labels(&["source: human"]), "free text"), None);
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::description::{depends_on_ids, label_value, parse_task};
+use super::description::{depends_on_ids, kind_of, label_value, parse_task};
 use super::{
     Board, BoardError, BoardResult, Claim, ClaimRequest, Comment, NewTask, State, Task,
     format_local_id, parse_local_id, urgency,
@@ -118,7 +118,7 @@ impl Board for LocalBoard {
     fn add(&self, task: NewTask) -> BoardResult<Task> {
         let created = now();
         let state = task.state.unwrap_or(State::ReadyForAi);
-        let kind = label_value(&task.labels, "task-kind").map(str::to_string);
+        let kind = kind_of(&task.labels, &task.description).map(str::to_string);
         let repo = repo_of(&task.description, &task.labels);
         let rank = urgency::rank_key(task.priority.as_deref(), &task.title, created);
         self.conn.execute(

@@ -121,8 +121,9 @@ impl Task {
         description::label_value(&self.labels, key)
     }
 
+    /// The `task-kind:` label, else `goal` when the task names a repo.
     pub fn kind(&self) -> Option<&str> {
-        self.label("task-kind")
+        description::kind_of(&self.labels, &self.description)
     }
 }
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::types::RateStats;
-use crate::board::description::{label_value, parse_task};
+use crate::board::description::{kind_of, label_value, parse_task};
 use crate::board::{State, Task, urgency};
 use crate::store::now;
 
@@ -51,7 +51,7 @@ pub struct Mirrored<'a> {
 /// read before one of our own writes may arrive after it).
 pub fn upsert(conn: &Connection, m: &Mirrored<'_>) -> rusqlite::Result<()> {
     let task = m.task;
-    let kind = label_value(&task.labels, "task-kind").map(str::to_string);
+    let kind = kind_of(&task.labels, &task.description).map(str::to_string);
     let repo = parse_task(&task.description, &task.labels)
         .map(|p| p.repo)
         .ok()
