@@ -277,3 +277,63 @@ fn an_item_with_only_a_repo_label_is_a_goal_task() {
         "{list}"
     );
 }
+
+/// Every sd_notify datagram sent to a socket, once the sender is done.
+fn notify_messages(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    out
+}
+
+#[test]
+fn a_rate_limit_wait_is_logged_once_and_shown_in_status() {
+    let w = plane_world();
+    let notify_path = w.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    // The lane's first request is throttled as real Plane does it, Retry-After: 3.
+    w.fake_plane().throttle_next(1, 3);
+    let started = std::time::Instant::now();
+    let out = w.oc_env(
+        &["--log-format", "json", "run-next"],
+        &[("NOTIFY_SOCKET", notify_path.to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() >= Duration::from_secs(3), "did not wait");
+
+    let events = support::json_lines(&stderr);
+    let waits = support::events_named(&events, "plane_rate_limited");
+    assert_eq!(waits.len(), 1, "{stderr}");
+    assert_eq!(waits[0]["wait_seconds"], 3, "{stderr}");
+    assert_eq!(waits[0]["reason"], "Retry-After", "{stderr}");
+    assert!(
+        waits[0]["message"].as_str().unwrap().contains("waiting 3s"),
+        "{stderr}"
+    );
+
+    // STATUS= says so while waiting, the watchdog is pinged meanwhile, and the lane's own
+    // status comes back after.
+    let messages = notify_messages(&socket);
+    let at = messages
+        .iter()
+        .position(|m| m.contains("STATUS=waiting 3s for Plane's rate limit (Retry-After)"))
+        .unwrap_or_else(|| panic!("{messages:#?}"));
+    let after = &messages[at + 1..];
+    let pings = after
+        .iter()
+        .take_while(|m| !m.contains("STATUS="))
+        .filter(|m| m.contains("WATCHDOG=1"))
+        .count();
+    assert!(pings >= 2, "{messages:#?}");
+    assert!(
+        after
+            .iter()
+            .find(|m| m.contains("STATUS="))
+            .is_some_and(|m| m.contains("STATUS=cycle 1")),
+        "{messages:#?}"
+    );
+}

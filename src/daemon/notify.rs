@@ -1,5 +1,6 @@
 //! sd_notify: READY, STATUS, WATCHDOG and STOPPING. Silently does nothing outside systemd.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
@@ -22,10 +23,12 @@ impl Notifier {
     }
 
     pub fn ready(&self, status: &str) {
+        remember(status);
         let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
     pub fn status(&self, status: &str) {
+        remember(status);
         let _ = sd_notify::notify(false, &[NotifyState::Status(status)]);
     }
 
@@ -63,6 +66,29 @@ pub fn sleep_alive(total: Duration) {
         }
         std::thread::sleep(left.min(Duration::from_secs(1)));
         let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+    }
+}
+
+/// The process's last STATUS=, put back after a [`wait_with_status`].
+static LAST_STATUS: Mutex<String> = Mutex::new(String::new());
+
+fn remember(status: &str) {
+    let mut last = LAST_STATUS.lock().unwrap_or_else(|p| p.into_inner());
+    last.clear();
+    last.push_str(status);
+}
+
+/// [`sleep_alive`] with STATUS= saying why (a lane waiting on a rate limit must not look
+/// hung in `systemctl status`); the previous status comes back afterwards.
+pub fn wait_with_status(total: Duration, status: &str) {
+    let _ = sd_notify::notify(false, &[NotifyState::Status(status)]);
+    sleep_alive(total);
+    let last = LAST_STATUS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !last.is_empty() {
+        let _ = sd_notify::notify(false, &[NotifyState::Status(&last)]);
     }
 }
 

@@ -243,7 +243,7 @@ impl Transport {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pace();
+            self.pace(&method, path);
             let mut req = self.http.request(method.clone(), url).query(query);
             if let Some(key) = &self.key {
                 req = req.header("X-API-Key", key.clone());
@@ -294,7 +294,7 @@ impl Transport {
                         .map(|w| w.min(self.policy.max_wait))
                         .unwrap_or_else(|| self.backoff(attempt));
                     self.with_stats(|s| s.retries += 1);
-                    crate::daemon::notify::sleep_alive(wait);
+                    rate_limit_wait(wait, "Retry-After", &method, path);
                     continue;
                 }
                 502..=504 if replay == Replay::Safe && !last => {
@@ -346,7 +346,7 @@ impl Transport {
     }
 
     /// With the budget at zero, sleep until Plane's reset time (capped) before sending.
-    fn pace(&self) {
+    fn pace(&self, method: &Method, path: &str) {
         if !self.policy.pace_on_exhausted {
             return;
         }
@@ -360,13 +360,34 @@ impl Transport {
             .unwrap_or(0.0);
         let wait = (reset as f64 - now).max(0.0);
         if wait > 0.0 {
-            crate::daemon::notify::sleep_alive(
-                Duration::from_secs_f64(wait).min(self.policy.max_wait),
-            );
+            let wait = Duration::from_secs_f64(wait).min(self.policy.max_wait);
+            rate_limit_wait(wait, "X-RateLimit-Remaining: 0", method, path);
         }
         // One wait per exhausted window: the next answer brings fresh numbers.
         self.with_stats(|s| s.remaining = None);
     }
+}
+
+/// Waits out Plane's rate limit (up to a minute on a real server), saying so once in the
+/// log and in STATUS= while the watchdog keeps being pinged: a wait is not a hang.
+fn rate_limit_wait(wait: Duration, why: &str, method: &Method, path: &str) {
+    let secs = wait.as_secs_f64().ceil() as u64;
+    let until = chrono::Utc::now() + wait;
+    tracing::warn!(
+        event = "plane_rate_limited",
+        wait_seconds = secs,
+        reason = why,
+        method = %method,
+        path,
+        "Plane rate limit ({why}): waiting {secs}s before {method} {path}"
+    );
+    crate::daemon::notify::wait_with_status(
+        wait,
+        &format!(
+            "waiting {secs}s for Plane's rate limit ({why}), until {}",
+            until.format("%H:%M:%S UTC")
+        ),
+    );
 }
 
 /// Which setting a 403 "no permission" points at.
