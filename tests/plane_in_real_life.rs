@@ -337,3 +337,37 @@ fn a_rate_limit_wait_is_logged_once_and_shown_in_status() {
         "{messages:#?}"
     );
 }
+
+#[test]
+fn a_listing_after_a_failed_first_sync_says_plane_was_unreachable() {
+    let mut w = plane_world();
+    // The default cadence of a real install: the mirror is not read again for a while.
+    w.config.board =
+        support::plane_board_yaml(&w.fake_plane().base_url(), ", sync_interval_seconds: 600")
+            .replace("sync_interval_seconds: 0, ", "");
+    w.write_config();
+    w.fake_plane()
+        .seed_items(3, "Waiting", Some("Ready for AI"));
+    w.fake_plane().set_outage(Some(502));
+    // The lane's first cycle cannot reach Plane.
+    let out = w.oc(&["run-next"]);
+    assert!(!out.status.success());
+
+    let out = w.oc(&["task", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the local mirror of the Plane board is empty because Plane could not be reached"
+        ) && stderr.contains("502"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+    let out = w.oc(&["task", "list", "--json"]);
+    assert_ne!(out.status.code(), Some(0));
+
+    // Plane back: the next listing reads it at once (an empty mirror does not wait for
+    // the sync interval).
+    w.fake_plane().set_outage(None);
+    assert_eq!(w.task_list(None).len(), 3);
+}

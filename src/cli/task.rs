@@ -11,7 +11,8 @@ use crate::board::{Board, BoardError, NewTask, State, TASK_KINDS, Task};
 pub enum TaskCommand {
     /// Create a task; prints its id
     Add(AddArgs),
-    /// List tasks
+    /// List tasks (on Plane: its local mirror, refreshed first when due; exit 1 when the
+    /// mirror is empty because Plane could not be reached)
     List {
         /// Only this state (e.g. "Ready for AI" or ready-for-ai)
         #[arg(long)]
@@ -71,7 +72,12 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
     let board = board.as_ref();
     if matches!(cmd, TaskCommand::List { .. }) {
         // A fresh view of a remote board (no-op for the local one, and cheap when fresh).
-        board.sync()?;
+        let synced = board.sync();
+        if board.is_remote() {
+            check_mirror(board, synced)?;
+        } else {
+            synced?;
+        }
     }
     match cmd {
         TaskCommand::Add(args) => add(board, args, description.unwrap_or_default()),
@@ -97,6 +103,32 @@ pub fn run(common: &Common, cmd: TaskCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A remote board is listed from its local mirror: an empty mirror because Plane could
+/// not be reached (now, or at the last sync) is an error, not an empty board; a filled one
+/// is shown with a warning that it may be out of date.
+fn check_mirror(board: &dyn Board, synced: crate::board::BoardResult<()>) -> anyhow::Result<()> {
+    let failed = match synced {
+        Ok(()) => None,
+        Err(e) if e.is_transient() => Some(e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    let mirror = crate::board::plane::mirror::sync_state(board.conn())?;
+    let Some(error) = failed.or(mirror.last_error) else {
+        return Ok(());
+    };
+    if mirror.items == 0 {
+        anyhow::bail!(
+            "nothing to list: the local mirror of the Plane board is empty because Plane could \
+             not be reached ({error}); check `oc doctor`, then `oc plane-sync`"
+        );
+    }
+    eprintln!(
+        "warning: the last sync with Plane failed ({error}); showing the local mirror, which \
+         may be out of date"
+    );
+    Ok(())
 }
 
 fn read_description(args: &AddArgs) -> anyhow::Result<String> {

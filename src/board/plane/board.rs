@@ -469,9 +469,12 @@ impl Board for PlaneBoard {
             return Ok(());
         }
         // Queued writes go out on every cycle, not only when the mirror is due: an
-        // outcome held back by an outage must reach Plane as soon as Plane is back.
+        // outcome held back by an outage must reach Plane as soon as Plane is back. So
+        // does a mirror still empty after a failed sync (nothing can be done without it).
         let queued = outbox::count(&self.conn)? > 0;
-        let interval = if queued {
+        let st = mirror::sync_state(&self.conn)?;
+        let never_filled = st.items == 0 && st.last_error.is_some();
+        let interval = if queued || never_filled {
             0
         } else {
             self.settings.sync_interval_secs
