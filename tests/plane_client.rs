@@ -382,12 +382,20 @@ fn auth_failure_is_typed_and_not_retried() {
         "{msg}"
     );
     assert!(!msg.contains(secret) && !format!("{err:?}").contains(secret));
-    assert_eq!(fake.request_count(), 1, "never retried");
+    // Never retried; the one more request checks the key alone (`users/me/`), which
+    // tells a refused key from a workspace or project out of reach (both are 403).
+    let sent: Vec<(String, u16)> = fake
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.status))
+        .collect();
+    assert_eq!(sent.len(), 2, "never retried: {sent:?}");
+    assert_eq!(sent[1], ("/api/v1/users/me/".to_string(), 403), "{sent:?}");
 
     let err = client_with_key(&fake, "").list_states().unwrap_err();
     assert!(matches!(err, PlaneError::Auth { status: 401, .. }));
     assert!(err.to_string().contains("missing"), "{err}");
-    assert_eq!(fake.request_count(), 2);
+    assert_eq!(fake.request_count(), 3, "a missing key needs no check");
     let c = client_with_key(&fake, secret);
     assert!(!format!("{c:?}").contains(secret));
 }
