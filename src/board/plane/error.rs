@@ -89,7 +89,7 @@ fn no_access_message(setting: &str, value: &str, workspace: &str, detail: &str) 
     };
     format!(
         "{setting} is wrong or out of reach: the API key is valid, but Plane denies access to {what} \
-         (no such {kind}, or the key's user is not a member of it) — check {setting}: {fix} \
+         (no such {kind}, or the key's user is not a member of it or lacks the role for this request) — check {setting}: {fix} \
          (Plane answered 403: {detail})",
         kind = if setting == "board.workspace_slug" {
             "workspace"

@@ -207,12 +207,22 @@ impl Transport {
     /// user cannot reach (a mistyped slug or id included). Which one: the key alone first
     /// (`users/me/`), then the workspace; if both pass, it is the project.
     fn explain_forbidden(&self, detail: String) -> PlaneError {
-        if let Err(e) = self.check_key() {
-            // Refused key, or Plane unreachable right now (transient, tried again later).
-            return e;
-        }
-        if let Err(e) = self.check_workspace() {
-            return e;
+        for check in [Self::check_key, Self::check_workspace] {
+            match check(self) {
+                // A refused key, a workspace out of reach, or Plane unreachable right now
+                // (transient: tried again later).
+                Err(e) => return e,
+                Ok(reply) if reply.is_success() => {}
+                // An answer that tells nothing (a Plane without the endpoint): the 403 is
+                // read as before, a refused key.
+                Ok(_) => {
+                    return PlaneError::Auth {
+                        status: 403,
+                        detail,
+                        key_from: self.key_from.clone(),
+                    };
+                }
+            }
         }
         self.no_access(Setting::Project, detail)
     }
