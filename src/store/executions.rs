@@ -4,37 +4,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::now;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct BudgetUse {
-    pub last_hour: u32,
-    pub last_day: u32,
-}
-
-/// Charged executions in the last hour and day, across every lane.
-pub fn budget_use(conn: &Connection) -> rusqlite::Result<BudgetUse> {
-    let t = now();
-    conn.query_row(
-        "SELECT COALESCE(SUM(started_at > ?1), 0), COUNT(*) FROM executions
-         WHERE charged = 1 AND started_at > ?2",
-        params![t - 3600, t - 86400],
-        |r| {
-            Ok(BudgetUse {
-                last_hour: r.get(0)?,
-                last_day: r.get(1)?,
-            })
-        },
-    )
-}
-
-/// Charged executions for one repo in the last 24 hours.
-pub fn repo_use_last_day(conn: &Connection, repo: &str) -> rusqlite::Result<u32> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND repo = ?1 AND started_at > ?2",
-        params![repo, now() - 86400],
-        |r| r.get(0),
-    )
-}
-
 /// Charged executions of one task (for the retry cap).
 pub fn task_attempts(conn: &Connection, task_id: &str, since: i64) -> rusqlite::Result<u32> {
     conn.query_row(

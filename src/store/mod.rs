@@ -1,6 +1,7 @@
 //! The one SQLite database in the state directory. Many units open it at once, so it runs
 //! in WAL mode with a busy timeout, and every multi-step change is one transaction.
 
+pub mod budget;
 pub mod executions;
 pub mod runs;
 
@@ -235,6 +236,12 @@ CREATE TABLE review_feedback (
 -- case, which an index on (repo, head_sha) cannot serve: every lookup scanned the table.
 DROP INDEX IF EXISTS ci_events_sha;
 CREATE INDEX ci_events_head_sha ON ci_events (head_sha);
+"#,
+    r#"
+-- Budgets are decided in the claim's transaction: a claimed run that has not started its
+-- agent yet holds a reservation (an open run without an execution), counted per repo.
+ALTER TABLE runs ADD COLUMN repo TEXT;
+CREATE INDEX executions_run ON executions (run_id);
 "#,
 ];
 
