@@ -174,6 +174,24 @@ impl Lane {
                     }
                     continue;
                 }
+                Err(e) if crate::store::busy::is_busy(&e) => {
+                    // A lock conflict SQLite reports without waiting (or the wait ended by
+                    // SIGTERM): transient, so wait and run the cycle again.
+                    if self.shutdown.requested() {
+                        break;
+                    }
+                    tracing::warn!(event = "state_db_busy", lane = %self.name(), error = %format!("{e:#}"), "state database busy: {e:#}; retrying");
+                    self.set_status("idle", "state_db_busy", None);
+                    let tick = self.notifier.borrow().max_block();
+                    if !self.shutdown.sleep(
+                        interval.min(std::time::Duration::from_secs(5)),
+                        tick,
+                        || self.keepalive(),
+                    ) {
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             if matches!(result, CycleResult::Stopping) || self.shutdown.requested() {

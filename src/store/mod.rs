@@ -2,11 +2,11 @@
 //! in WAL mode with a busy timeout, and every multi-step change is one transaction.
 
 pub mod budget;
+pub mod busy;
 pub mod executions;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -253,7 +253,8 @@ pub fn open(state_dir: &Path) -> anyhow::Result<Connection> {
     let path = db_path(state_dir);
     let mut conn = Connection::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    // Waits for a lock held by another process (bounded, or for lanes until shutdown).
+    conn.busy_handler(Some(busy::handler))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
