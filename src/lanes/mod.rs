@@ -74,6 +74,8 @@ impl Lane {
             role: role.to_string(),
             slot: slot.to_string(),
             pid: std::process::id(),
+            pid_start: crate::daemon::procs::ProcessIdentity::current().start_ticks,
+            one_shot: slot == status_file::ONE_SHOT_SLOT,
             state: "starting".into(),
             last_action: "start".into(),
             started_at: crate::store::now(),
@@ -347,6 +349,16 @@ impl Lane {
             run_id,
             lane: self.name(),
             budget: Some(gates::budget_limits(&self.config)),
+        }
+    }
+}
+
+impl Drop for Lane {
+    /// A one-shot command's lane says it finished, so `oc status` does not wait for it.
+    fn drop(&mut self) {
+        if self.status.borrow().one_shot {
+            let action = self.status.borrow().last_action.clone();
+            self.set_status("finished", &action, None);
         }
     }
 }
