@@ -75,6 +75,7 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
         // One instance: no slot, so `oc status` looks for oc-review.service.
         slot: String::new(),
         pid: std::process::id(),
+        pid_start: crate::daemon::procs::ProcessIdentity::current().start_ticks,
         state: "starting".into(),
         last_action: "start".into(),
         started_at: crate::store::now(),
