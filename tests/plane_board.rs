@@ -56,6 +56,7 @@ fn run(lane: &str) -> NewRun {
         run_id: operations_center::lanes::new_run_id(),
         lane: lane.into(),
         workspace: std::path::PathBuf::from("/nonexistent"),
+        budget: None,
     }
 }
 

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::description::{depends_on_ids, kind_of, label_value, parse_task};
+use super::description::{depends_on_ids, kind_of};
 use super::{
     Board, BoardError, BoardResult, Claim, ClaimRequest, Comment, NewTask, State, Task,
-    format_local_id, parse_local_id, urgency,
+    format_local_id, parse_local_id, repo_of, urgency,
 };
 use crate::store::{self, now, rfc3339, runs};
 
@@ -50,26 +50,32 @@ impl LocalBoard {
         })
     }
 
+    /// Claims task `id` if it is still Ready for AI and the run fits the budget (checked in
+    /// `tx`, IMMEDIATE, so the decision is one with the claim); a used-up cap is
+    /// [`BoardError::OverBudget`].
     fn claim_row(
         tx: &rusqlite::Transaction<'_>,
         id: i64,
         run: &runs::NewRun,
     ) -> BoardResult<Option<Claim>> {
-        let changed = tx.execute(
-            "UPDATE tasks SET state = ?2, updated_at = ?3, claimed_by = ?4 WHERE id = ?1 AND state = ?5",
-            params![
-                id,
-                State::Running.name(),
-                now(),
-                run.run_id,
-                State::ReadyForAi.name()
-            ],
-        )?;
-        if changed == 0 {
+        let repo: Option<Option<String>> = tx
+            .query_row(
+                "SELECT repo FROM tasks WHERE id = ?1 AND state = ?2",
+                params![id, State::ReadyForAi.name()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(repo) = repo else {
             return Ok(None);
-        }
+        };
         let task_id = format_local_id(id);
-        runs::insert(tx, run, &task_id)?;
+        if let Err(over) = runs::insert_within_budget(tx, run, &task_id, repo.as_deref())? {
+            return Err(BoardError::OverBudget(over));
+        }
+        tx.execute(
+            "UPDATE tasks SET state = ?2, updated_at = ?3, claimed_by = ?4 WHERE id = ?1",
+            params![id, State::Running.name(), now(), run.run_id],
+        )?;
         let task = tx.query_row(
             &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
             [id],
@@ -100,14 +106,6 @@ impl LocalBoard {
         }
         Ok(true)
     }
-}
-
-/// The repo a task targets, as far as the description and labels tell (for filtering).
-fn repo_of(description: &str, labels: &[String]) -> Option<String> {
-    parse_task(description, labels)
-        .map(|p| p.repo)
-        .ok()
-        .or_else(|| label_value(labels, "repo").map(str::to_string))
 }
 
 impl Board for LocalBoard {
@@ -224,7 +222,7 @@ impl Board for LocalBoard {
                 args.push(k);
             }
             let mut rows = stmt.query(args.as_slice())?;
-            let mut chosen = None;
+            let mut claimed = None;
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
                 let repo: Option<String> = row.get(1)?;
@@ -235,17 +233,22 @@ impl Board for LocalBoard {
                     continue;
                 }
                 let description: String = row.get(2)?;
-                if !description.contains("depends_on")
-                    || Self::dependencies_done(&tx, &description)?
+                if description.contains("depends_on")
+                    && !Self::dependencies_done(&tx, &description)?
                 {
-                    chosen = Some(id);
-                    break;
+                    continue;
+                }
+                match Self::claim_row(&tx, id, request.run) {
+                    // Another lane's run took this repo's last daily execution: next task.
+                    Err(BoardError::OverBudget(store::budget::Exhausted::Repo { .. })) => {}
+                    Err(e) => return Err(e),
+                    Ok(claim) => {
+                        claimed = claim;
+                        break;
+                    }
                 }
             }
-            match chosen {
-                Some(id) => Self::claim_row(&tx, id, request.run)?,
-                None => None,
-            }
+            claimed
         };
         tx.commit()?;
         Ok(claimed)

@@ -121,6 +121,11 @@ impl Task {
         description::label_value(&self.labels, key)
     }
 
+    /// The repo key the task targets, as far as description and labels tell.
+    pub fn repo(&self) -> Option<String> {
+        repo_of(&self.description, &self.labels)
+    }
+
     /// The `task-kind:` label, else `goal` when the task names a repo.
     pub fn kind(&self) -> Option<&str> {
         description::kind_of(&self.labels, &self.description)
@@ -145,6 +150,15 @@ pub struct NewTask {
 pub struct Claim {
     pub task: Task,
     pub run_id: String,
+}
+
+/// The repo a task targets, as far as the description and labels tell (for filtering and
+/// per-repo budgets).
+pub fn repo_of(description: &str, labels: &[String]) -> Option<String> {
+    description::parse_task(description, labels)
+        .map(|p| p.repo)
+        .ok()
+        .or_else(|| description::label_value(labels, "repo").map(str::to_string))
 }
 
 /// Display form of local task ids.
@@ -196,6 +210,9 @@ pub enum BoardError {
     Db(#[from] rusqlite::Error),
     #[error(transparent)]
     Plane(plane::PlaneError),
+    /// The claim was refused in its transaction: a budget cap is used up (the lane skips).
+    #[error("budget: {}", .0.detail())]
+    OverBudget(crate::store::budget::Exhausted),
     #[error("{0}")]
     Other(String),
 }

@@ -86,7 +86,8 @@ enum Command {
     Watch(run::WatchArgs),
     /// What every lane is doing (the seed's watch-all-status)
     Status(status::StatusArgs),
-    /// Exit 0 when every enabled lane is healthy, 1 when any is stale (> 5 min) or dead
+    /// Exit 0 when every enabled lane is healthy, 1 when any is stale (> 5 min) or dead;
+    /// one-shot runs (`oc run`, `oc run-next`, lane `<role>@cli`) are not lanes and not counted
     HeartbeatCheck(status::HeartbeatArgs),
     /// Start the suite (oc.target and enabled lanes), or one role/slot (systemctl)
     Start(service::ServiceArgs),
@@ -172,7 +173,10 @@ pub fn oc_main() -> ExitCode {
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "operations-center lane daemon (one instance per slot)"
+    about = "operations-center lane daemon (one instance per slot)",
+    after_help = "A state database locked by another process is waited out (logged as \
+                  state_db_busy, watchdog fed) until the lock is released or SIGTERM comes. \
+                  Exit status: 78 for a config error, 77 when the board refuses the key."
 )]
 struct LaneCli {
     #[command(flatten)]

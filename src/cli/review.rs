@@ -60,6 +60,8 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
     let opener = crate::board::BoardOpener::new(&config)?;
     let state_dir = common.state_dir_for_writing()?;
     let shutdown = Shutdown::install()?;
+    // A daemon waits out a locked database (from opening it on) instead of exiting.
+    crate::store::busy::wait_until_shutdown(&shutdown);
     let board = opener.open(&state_dir)?;
     let conn = crate::store::open(&state_dir)?;
     // Before any work on PRs: a second review lane would comment on and merge the same
@@ -73,6 +75,7 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
         // One instance: no slot, so `oc status` looks for oc-review.service.
         slot: String::new(),
         pid: std::process::id(),
+        pid_start: crate::daemon::procs::ProcessIdentity::current().start_ticks,
         state: "starting".into(),
         last_action: "start".into(),
         started_at: crate::store::now(),

@@ -47,13 +47,17 @@ fn check_role(role: &str) -> anyhow::Result<()> {
 }
 
 fn lane(common: &Common, role: &str, slot: &str) -> anyhow::Result<Lane> {
+    lane_with(common, role, slot, Shutdown::install()?)
+}
+
+fn lane_with(common: &Common, role: &str, slot: &str, shutdown: Shutdown) -> anyhow::Result<Lane> {
     check_role(role)?;
     let config = common.load_config()?;
     // The board's key first (root-only credentials), then the service user.
     let opener = crate::board::BoardOpener::new(&config)?;
     let state_dir = common.state_dir_for_writing()?;
     let board = opener.open(&state_dir)?;
-    Lane::new(role, slot, config, state_dir, board, Shutdown::install()?)
+    Lane::new(role, slot, config, state_dir, board, shutdown)
 }
 
 pub fn watch(
@@ -62,7 +66,10 @@ pub fn watch(
     slot: &str,
     max_cycles: Option<u64>,
 ) -> anyhow::Result<()> {
-    lane(common, role, slot)?.watch(max_cycles)
+    let shutdown = Shutdown::install()?;
+    // A daemon waits out a locked database (from opening it on) instead of exiting.
+    crate::store::busy::wait_until_shutdown(&shutdown);
+    lane_with(common, role, slot, shutdown)?.watch(max_cycles)
 }
 
 pub fn run_next(common: &Common, args: RunNextArgs) -> anyhow::Result<()> {

@@ -8,13 +8,14 @@ use serde::Serialize;
 
 use super::Common;
 use crate::config::paths;
-use crate::daemon::procs::ProcessIdentity;
 use crate::status::file::{self, LaneStatus};
 use crate::status::systemd::{self, UnitState};
 use crate::store::{now, rfc3339};
 
 /// A lane whose status is older than this is stale (the original's heartbeat rule).
 pub const STALE_AFTER_SECS: i64 = 5 * 60;
+/// How long `oc status` lists what a finished one-shot command (`oc run`) last did.
+pub const ONE_SHOT_SHOWN_SECS: i64 = 60 * 60;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -71,6 +72,13 @@ fn gather(common: &Common, stale_after: i64) -> (Vec<LaneView>, Vec<UnitState>, 
         }
     }
     for (lane, status) in statuses {
+        // A one-shot command that ended long ago is history, not a lane.
+        if status.is_one_shot()
+            && now() - status.updated_at > ONE_SHOT_SHOWN_SECS
+            && !status.process_alive()
+        {
+            continue;
+        }
         lanes.entry(lane.clone()).or_insert_with(|| LaneView {
             unit: status.unit(),
             lane,
@@ -89,8 +97,18 @@ fn gather(common: &Common, stale_after: i64) -> (Vec<LaneView>, Vec<UnitState>, 
     (views, others, have_systemd)
 }
 
-/// healthy / stale / dead / stopped (not expected to run) for one lane.
+/// healthy / stale / dead / stopped (not expected to run) for one lane; running /
+/// finished for a one-shot command, which is no lane to watch.
 fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str, Option<String>) {
+    if view.systemd.is_none()
+        && let Some(s) = view.status.as_ref().filter(|s| s.is_one_shot())
+    {
+        return if s.process_alive() {
+            ("running", None)
+        } else {
+            ("finished", None)
+        };
+    }
     let age = view.status.as_ref().map(|s| now() - s.updated_at);
     if let Some(unit) = &view.systemd {
         let expected = unit.enabled == "enabled" || unit.active != "inactive";
@@ -105,14 +123,14 @@ fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str
         }
     } else if have_systemd {
         // A status file without a loaded unit: a lane run by hand, or a leftover.
-        if view.status.as_ref().is_some_and(|s| !pid_alive(s)) {
+        if view.status.as_ref().is_some_and(|s| !s.process_alive()) {
             return ("stopped", None);
         }
     } else if let Some(s) = &view.status {
         if s.state == "stopped" {
             return ("stopped", None);
         }
-        if !pid_alive(s) {
+        if !s.process_alive() {
             return (
                 "dead",
                 Some(format!("{} (pid {}) is not running", view.lane, s.pid)),
@@ -130,10 +148,6 @@ fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str
         ),
         Some(_) => ("healthy", None),
     }
-}
-
-fn pid_alive(status: &LaneStatus) -> bool {
-    ProcessIdentity::of(status.pid as i32).is_some()
 }
 
 pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
@@ -230,7 +244,8 @@ pub fn heartbeat_check(common: &Common, args: HeartbeatArgs) -> anyhow::Result<b
                 checked += 1;
                 println!("ok     {}", v.lane);
             }
-            "stopped" => {}
+            // Not expected to run, or a one-shot command (no lane to watch).
+            "stopped" | "running" | "finished" => {}
             other => {
                 checked += 1;
                 ok = false;

@@ -96,3 +96,8 @@ pub fn wait_with_status(total: Duration, status: &str) {
 pub fn ping() {
     let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
 }
+
+/// A `STATUS=` line from outside a lane's own notifier (e.g. while waiting for a lock).
+pub fn status(line: &str) {
+    let _ = sd_notify::notify(false, &[NotifyState::Status(line)]);
+}

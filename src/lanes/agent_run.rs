@@ -122,16 +122,9 @@ impl Ctx<'_> {
             }
         };
         if outcome.cancelled {
-            let _ = executions::finish(
-                conn,
-                execution,
-                &executions::Finish {
-                    charged: false,
-                    outcome: "interrupted",
-                    cost_usd: 0.0,
-                    cost_source: "none",
-                },
-            );
+            // As after a crash: no charge unless the agent had reported what it spent.
+            let cost = super::recovery::reported_cost(&self.lane.state_dir, &self.run_id);
+            let _ = executions::close_interrupted(conn, &self.run_id, cost);
             return Err(Stop::Interrupted);
         }
         let judged = classify::judge(&outcome, &spec, config.cost_per_execution_usd);

@@ -5,7 +5,7 @@ use chrono::{Datelike, Timelike};
 
 use crate::config::{Config, MaintenanceWindow};
 use crate::daemon::procs;
-use crate::store::executions;
+use crate::store::{budget, executions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skip {
@@ -124,28 +124,32 @@ pub fn before_claim(
             ),
         )));
     }
-    let used = executions::budget_use(conn)?;
-    if used.last_hour >= config.limits.max_exec_per_hour {
-        return Ok(Some(Skip::new(
-            "watch_skip_budget",
-            "hourly_budget_exhausted",
-            format!(
-                "{} executions in the last hour, limit {}",
-                used.last_hour, config.limits.max_exec_per_hour
-            ),
-        )));
-    }
-    if used.last_day >= config.limits.max_exec_per_day {
-        return Ok(Some(Skip::new(
-            "watch_skip_budget",
-            "daily_budget_exhausted",
-            format!(
-                "{} executions in the last 24 h, limit {}",
-                used.last_day, config.limits.max_exec_per_day
-            ),
-        )));
+    if let Some(over) = budget::check(conn, &budget_limits(config), None)? {
+        return Ok(Some(budget_skip(&over)));
     }
     Ok(None)
+}
+
+/// The caps every claim must fit in, checked again in the claim's transaction.
+pub fn budget_limits(config: &Config) -> budget::Limits {
+    budget::Limits {
+        per_hour: config.limits.max_exec_per_hour,
+        per_day: config.limits.max_exec_per_day,
+        repo_daily: config
+            .repos
+            .iter()
+            .filter_map(|(key, repo)| Some((key.clone(), repo.max_daily_executions?)))
+            .collect(),
+    }
+}
+
+/// The skip for a used-up cap (`watch_skip_budget`, or `skip_repo_budget` for one repo).
+pub fn budget_skip(over: &budget::Exhausted) -> Skip {
+    let event = match over {
+        budget::Exhausted::Repo { .. } => "skip_repo_budget",
+        _ => "watch_skip_budget",
+    };
+    Skip::new(event, over.reason(), over.detail())
 }
 
 /// Repos whose `max_daily_executions` is used up; their tasks are passed over this cycle.
@@ -156,7 +160,7 @@ pub fn repos_over_budget(
     let mut over = Vec::new();
     for (key, repo) in &config.repos {
         if let Some(cap) = repo.max_daily_executions {
-            let used = executions::repo_use_last_day(conn, key)?;
+            let used = budget::repo_used_last_day(conn, key)?;
             if used >= cap {
                 tracing::info!(
                     event = "skip_repo_budget",

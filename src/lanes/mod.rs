@@ -11,7 +11,7 @@ mod report;
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use crate::board::{Board, ClaimRequest, State};
+use crate::board::{Board, BoardError, ClaimRequest, State};
 use crate::config::Config;
 use crate::daemon::notify::Notifier;
 use crate::daemon::shutdown::Shutdown;
@@ -74,6 +74,8 @@ impl Lane {
             role: role.to_string(),
             slot: slot.to_string(),
             pid: std::process::id(),
+            pid_start: crate::daemon::procs::ProcessIdentity::current().start_ticks,
+            one_shot: slot == status_file::ONE_SHOT_SLOT,
             state: "starting".into(),
             last_action: "start".into(),
             started_at: crate::store::now(),
@@ -174,6 +176,24 @@ impl Lane {
                     }
                     continue;
                 }
+                Err(e) if crate::store::busy::is_busy(&e) => {
+                    // A lock conflict SQLite reports without waiting (or the wait ended by
+                    // SIGTERM): transient, so wait and run the cycle again.
+                    if self.shutdown.requested() {
+                        break;
+                    }
+                    tracing::warn!(event = "state_db_busy", lane = %self.name(), error = %format!("{e:#}"), "state database busy: {e:#}; retrying");
+                    self.set_status("idle", "state_db_busy", None);
+                    let tick = self.notifier.borrow().max_block();
+                    if !self.shutdown.sleep(
+                        interval.min(std::time::Duration::from_secs(5)),
+                        tick,
+                        || self.keepalive(),
+                    ) {
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             if matches!(result, CycleResult::Stopping) || self.shutdown.requested() {
@@ -233,11 +253,15 @@ impl Lane {
         let over_budget = gates::repos_over_budget(&self.config, self.board.conn())?;
         let run = self.new_run();
         let kinds = self.kinds();
-        let claim = self.board.claim_next(&ClaimRequest {
+        let claim = match self.board.claim_next(&ClaimRequest {
             kinds: &kinds,
             repos_over_budget: &over_budget,
             run: &run,
-        })?;
+        }) {
+            // Another lane took the last execution of the budget since the gates looked.
+            Err(BoardError::OverBudget(over)) => return Ok(self.skip_over_budget(&over)),
+            other => other?,
+        };
         let Some(claim) = claim else {
             self.set_status("idle", "no_task", None);
             return Ok(CycleResult::Idle);
@@ -262,10 +286,19 @@ impl Lane {
             return Ok(CycleResult::Skipped(skip));
         }
         let run = self.new_run();
-        match self.board.claim(task_id, &run)? {
-            Some(claim) => self.run_claimed(claim, run),
-            None => anyhow::bail!("task {task_id} was claimed by someone else first"),
+        match self.board.claim(task_id, &run) {
+            Ok(Some(claim)) => self.run_claimed(claim, run),
+            Ok(None) => anyhow::bail!("task {task_id} was claimed by someone else first"),
+            Err(BoardError::OverBudget(over)) => Ok(self.skip_over_budget(&over)),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    fn skip_over_budget(&self, over: &crate::store::budget::Exhausted) -> CycleResult {
+        let skip = gates::budget_skip(over);
+        log_skip(&skip);
+        self.set_status("idle", &skip.reason, None);
+        CycleResult::Skipped(skip)
     }
 
     /// The gates before a claim of a task of `kind`; a skip is logged here.
@@ -315,6 +348,17 @@ impl Lane {
             workspace: Workspace::path_for(&self.state_dir, &run_id),
             run_id,
             lane: self.name(),
+            budget: Some(gates::budget_limits(&self.config)),
+        }
+    }
+}
+
+impl Drop for Lane {
+    /// A one-shot command's lane says it finished, so `oc status` does not wait for it.
+    fn drop(&mut self) {
+        if self.status.borrow().one_shot {
+            let action = self.status.borrow().last_action.clone();
+            self.set_status("finished", &action, None);
         }
     }
 }

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use super::{Lane, role_tag};
+use crate::agent::classify::extract_cost_usd;
 use crate::board::State;
 use crate::daemon::procs::{group_members, hostname, processes_in};
-use crate::daemon::subprocess::kill_group;
-use crate::store::{now, runs};
+use crate::daemon::subprocess::{kill_group, read_lossy};
+use crate::store::{executions, now, runs};
 use crate::workspace;
 
 /// Runs registered on this host whose lane process is gone (kill -9, OOM, watchdog).
@@ -65,9 +66,40 @@ pub fn recover_dead_runs(lane: &Lane) -> anyhow::Result<()> {
                 run.owner.pid
             );
         }
-        runs::finish(lane.board.conn(), &run.run_id, "interrupted")?;
+        // The run is no attempt and costs nothing, unless the agent said what it spent.
+        let cost = reported_cost(&lane.state_dir, &run.run_id);
+        let conn = lane.board.conn();
+        if executions::close_interrupted(conn, &run.run_id, cost)? > 0 {
+            tracing::info!(
+                event = "execution_interrupted",
+                task_id = %run.task_id,
+                run_id = %run.run_id,
+                cost_usd = cost.unwrap_or(0.0),
+                charged = cost.is_some(),
+                "execution of run {} closed as interrupted ({})",
+                run.run_id,
+                match cost {
+                    Some(c) => format!("the agent reported ${c:.4}, charged"),
+                    None => "not charged".into(),
+                }
+            );
+        }
+        runs::finish(conn, &run.run_id, "interrupted")?;
     }
     Ok(())
+}
+
+/// The cost an interrupted run's agent had reported in its captured output, if any.
+pub(super) fn reported_cost(state_dir: &std::path::Path, run_id: &str) -> Option<f64> {
+    let suffix = format!("_{run_id}");
+    let reports = std::fs::read_dir(state_dir.join(workspace::REPORTS_DIR)).ok()?;
+    let dir = reports
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))?
+        .path();
+    ["agent.stdout", "agent.stderr"]
+        .iter()
+        .find_map(|f| extract_cost_usd(&read_lossy(&dir.join(f))))
 }
 
 /// Running tasks with no live run, untouched for `ttl_secs`, go back to Ready for AI.

@@ -26,9 +26,38 @@ pub struct LaneStatus {
     /// Unix seconds.
     pub started_at: i64,
     pub updated_at: i64,
+    /// The process's start time (clock ticks since boot), so a reused pid is not taken for
+    /// it; 0 in files written before it was recorded.
+    #[serde(default)]
+    pub pid_start: u64,
+    /// Written by a one-shot command (`oc run`, `oc run-next`), not by a lane daemon: it
+    /// ends by design and nobody restarts it, so it is never a dead lane.
+    #[serde(default)]
+    pub one_shot: bool,
 }
 
+/// The slot of the lanes that one-shot commands (`oc run`, `oc run-next`) run as.
+pub const ONE_SHOT_SLOT: &str = "cli";
+
 impl LaneStatus {
+    /// A one-shot command's status (also files from before `one_shot` was recorded).
+    pub fn is_one_shot(&self) -> bool {
+        self.one_shot || self.slot == ONE_SHOT_SLOT
+    }
+
+    /// Whether the process that wrote this status still runs (same pid and start time).
+    pub fn process_alive(&self) -> bool {
+        use crate::daemon::procs::ProcessIdentity;
+        if self.pid_start == 0 {
+            return ProcessIdentity::of(self.pid as i32).is_some();
+        }
+        ProcessIdentity {
+            pid: self.pid as i32,
+            start_ticks: self.pid_start,
+        }
+        .is_alive()
+    }
+
     /// The systemd unit that runs this lane: a template instance per slot, or the one
     /// unit of a single-instance lane (no slot, e.g. `oc-review.service`).
     pub fn unit(&self) -> String {

@@ -4,41 +4,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::now;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct BudgetUse {
-    pub last_hour: u32,
-    pub last_day: u32,
-}
-
-/// Charged executions in the last hour and day, across every lane.
-pub fn budget_use(conn: &Connection) -> rusqlite::Result<BudgetUse> {
-    let t = now();
-    conn.query_row(
-        "SELECT COALESCE(SUM(started_at > ?1), 0), COUNT(*) FROM executions
-         WHERE charged = 1 AND started_at > ?2",
-        params![t - 3600, t - 86400],
-        |r| {
-            Ok(BudgetUse {
-                last_hour: r.get(0)?,
-                last_day: r.get(1)?,
-            })
-        },
-    )
-}
-
-/// Charged executions for one repo in the last 24 hours.
-pub fn repo_use_last_day(conn: &Connection, repo: &str) -> rusqlite::Result<u32> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND repo = ?1 AND started_at > ?2",
-        params![repo, now() - 86400],
-        |r| r.get(0),
-    )
-}
-
-/// Charged executions of one task (for the retry cap).
+/// Real attempts at one task (for the retry cap): charged executions that ran to an end.
+/// An interrupted one (the lane was stopped or died) was no attempt, even if it cost money.
 pub fn task_attempts(conn: &Connection, task_id: &str, since: i64) -> rusqlite::Result<u32> {
     conn.query_row(
-        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND task_id = ?1 AND started_at > ?2",
+        "SELECT COUNT(*) FROM executions WHERE charged = 1 AND task_id = ?1 AND started_at > ?2
+           AND outcome IS NOT 'interrupted'",
         params![task_id, since],
         |r| r.get(0),
     )
@@ -80,6 +51,32 @@ pub fn finish(conn: &Connection, id: i64, finish: &Finish<'_>) -> rusqlite::Resu
         ],
     )?;
     Ok(())
+}
+
+/// Closes the still-open executions of a run whose lane stopped or died mid-run: outcome
+/// `interrupted`, charged nothing unless the agent's output had reported a cost (then that
+/// cost, and it counts against the budgets: the money was spent).
+pub fn close_interrupted(
+    conn: &Connection,
+    run_id: &str,
+    reported_cost: Option<f64>,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE executions SET finished_at = ?2, outcome = 'interrupted', charged = ?3,
+             cost_usd = ?4, cost_source = ?5
+         WHERE run_id = ?1 AND finished_at IS NULL",
+        params![
+            run_id,
+            now(),
+            reported_cost.is_some(),
+            reported_cost.unwrap_or(0.0),
+            if reported_cost.is_some() {
+                "reported"
+            } else {
+                "none"
+            }
+        ],
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

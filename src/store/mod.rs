@@ -1,11 +1,12 @@
 //! The one SQLite database in the state directory. Many units open it at once, so it runs
 //! in WAL mode with a busy timeout, and every multi-step change is one transaction.
 
+pub mod budget;
+pub mod busy;
 pub mod executions;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -236,6 +237,12 @@ CREATE TABLE review_feedback (
 DROP INDEX IF EXISTS ci_events_sha;
 CREATE INDEX ci_events_head_sha ON ci_events (head_sha);
 "#,
+    r#"
+-- Budgets are decided in the claim's transaction: a claimed run that has not started its
+-- agent yet holds a reservation (an open run without an execution), counted per repo.
+ALTER TABLE runs ADD COLUMN repo TEXT;
+CREATE INDEX executions_run ON executions (run_id);
+"#,
 ];
 
 /// Opens (and creates or migrates) the state database under `state_dir`.
@@ -246,7 +253,8 @@ pub fn open(state_dir: &Path) -> anyhow::Result<Connection> {
     let path = db_path(state_dir);
     let mut conn = Connection::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    // Waits for a lock held by another process (bounded, or for lanes until shutdown).
+    conn.busy_handler(Some(busy::handler))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -14,6 +14,8 @@ pub struct NewRun {
     pub run_id: String,
     pub lane: String,
     pub workspace: PathBuf,
+    /// The caps the claim must fit in, checked in the claim's transaction (None: no caps).
+    pub budget: Option<super::budget::Limits>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,12 +37,36 @@ impl ActiveRun {
     }
 }
 
-/// Registers a run for the current process; called in the claim's transaction.
-pub fn insert(conn: &Connection, run: &NewRun, task_id: &str) -> rusqlite::Result<()> {
+/// Refuses the claim when a cap is used up, else registers the run (its reservation).
+/// `tx` must be an IMMEDIATE transaction: the write lock makes both one decision across
+/// every process on the host.
+pub fn insert_within_budget(
+    tx: &rusqlite::Transaction<'_>,
+    run: &NewRun,
+    task_id: &str,
+    repo: Option<&str>,
+) -> rusqlite::Result<Result<(), super::budget::Exhausted>> {
+    if let Some(limits) = &run.budget
+        && let Some(over) = super::budget::check(tx, limits, repo)?
+    {
+        return Ok(Err(over));
+    }
+    insert(tx, run, task_id, repo)?;
+    Ok(Ok(()))
+}
+
+/// Registers a run for the current process; called in the claim's transaction. Until its
+/// agent starts, the open run is a budget reservation on `repo` (see [`super::budget`]).
+pub fn insert(
+    conn: &Connection,
+    run: &NewRun,
+    task_id: &str,
+    repo: Option<&str>,
+) -> rusqlite::Result<()> {
     let me = ProcessIdentity::current();
     conn.execute(
-        "INSERT INTO runs (run_id, task_id, lane, host, pid, pid_start, workspace, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO runs (run_id, task_id, lane, host, pid, pid_start, workspace, started_at, repo)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             run.run_id,
             task_id,
@@ -49,7 +75,8 @@ pub fn insert(conn: &Connection, run: &NewRun, task_id: &str) -> rusqlite::Resul
             me.pid,
             me.start_ticks,
             run.workspace.to_string_lossy(),
-            now()
+            now(),
+            repo
         ],
     )?;
     Ok(())
@@ -63,6 +90,7 @@ pub fn set_agent(conn: &Connection, run_id: &str, agent: &ProcessIdentity) -> ru
     Ok(())
 }
 
+/// Closes a run (and so its budget reservation, if its agent never started).
 pub fn finish(conn: &Connection, run_id: &str, outcome: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE run_id = ?1 AND finished_at IS NULL",

@@ -593,8 +593,15 @@ impl Board for PlaneBoard {
                 continue;
             }
             attempts += 1;
-            if let Some(won) = claim::try_claim(self, &id, request.run)? {
-                return Ok(Some(won));
+            match claim::try_claim(self, &id, request.run) {
+                Ok(Some(won)) => return Ok(Some(won)),
+                Ok(None) => {}
+                // Another lane's run took this repo's last daily execution: next task.
+                Err(BoardError::OverBudget(crate::store::budget::Exhausted::Repo { .. })) => {
+                    attempts -= 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             // Lost, or no longer Ready: the mirror now knows; try the next one, but do not
             // spend the whole budget in one cycle.

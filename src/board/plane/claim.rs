@@ -31,8 +31,19 @@ pub fn try_claim(board: &PlaneBoard, id: &str, run: &runs::NewRun) -> BoardResul
     }
     let round = mirror::micros(&item.updated_at);
     // The run exists before anything changes on Plane, so a crash from here on leaves a
-    // record that recovery finds (dead pid → release, which re-checks the markers).
-    runs::insert(board.conn_ref(), run, id)?;
+    // record that recovery finds (dead pid → release, which re-checks the markers). It is
+    // registered only if it fits the budget, decided under the write lock: lanes in other
+    // processes on this host cannot pass the same cap.
+    {
+        let tx = rusqlite::Transaction::new_unchecked(
+            board.conn_ref(),
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        if let Err(over) = runs::insert_within_budget(&tx, run, id, task.repo().as_deref())? {
+            return Err(crate::board::BoardError::OverBudget(over));
+        }
+        tx.commit()?;
+    }
     mirror::record_claim(board.conn_ref(), id, &run.run_id, round)?;
     match contend(board, id, run, round) {
         Ok(Some(task)) => {
