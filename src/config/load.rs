@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::input;
 use super::locate::locate;
 use super::{AgentBackend, BoardBackend, Config, env, paths};
 use crate::board::TASK_KINDS;
@@ -16,7 +17,16 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn at(file: &Path, position: (usize, usize), message: String) -> Self {
+    /// An error about the file as a whole (cannot read it, not a regular file…).
+    pub(super) fn file(file: &Path, message: String) -> Self {
+        Self {
+            origin: file.display().to_string(),
+            position: None,
+            message,
+        }
+    }
+
+    pub(super) fn at(file: &Path, position: (usize, usize), message: String) -> Self {
         Self {
             origin: file.display().to_string(),
             position: Some(position),
@@ -59,11 +69,7 @@ pub fn load_default(flag: Option<PathBuf>) -> Result<Config, ConfigError> {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        origin: path.display().to_string(),
-        position: None,
-        message: format!("cannot read config: {e}"),
-    })?;
+    let text = input::read(path)?;
     let mut config = parse_str(&text, path)?;
     env::apply(&mut config)?;
     Ok(config)
@@ -75,6 +81,17 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut config: Config = if text.trim().is_empty() {
         Config::default()
     } else {
+        if let Some(position) = input::too_deep(text) {
+            return Err(ConfigError::at(
+                path,
+                position,
+                format!(
+                    "`[`/`{{` nested more than {} deep; a config never needs that — is this the right file?",
+                    input::MAX_FLOW_DEPTH
+                ),
+            ));
+        }
+        input::check_duplicate_keys(text, path)?;
         yaml_serde::from_str(text).map_err(|e| {
             let position = e
                 .location()
