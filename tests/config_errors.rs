@@ -192,7 +192,10 @@ fn deeply_nested_brackets_are_refused_before_parsing() {
     // 200 KB of `[` once kept the parser busy for 26 s per binary; now the nesting is
     // bounded before the parser sees the text, whatever the file's size.
     let w = World::new();
-    let text = format!("board: {{backend: local}}\nrepos: {}\n", "[".repeat(200_000));
+    let text = format!(
+        "board: {{backend: local}}\nrepos: {}\n",
+        "[".repeat(200_000)
+    );
     let message = rejected(&w, &text, &[]);
     let path = w.config_path.display().to_string();
     // The 65th `[` of line 2 is the first one too deep.
@@ -227,8 +230,8 @@ fn device_and_fifo_are_refused_as_not_regular_files() {
 fn oversized_file_is_refused() {
     // Valid YAML (comments only) of 1 MiB + 1 byte: too large to be a config.
     let w = World::new();
-    let mut text = "# padding padding padding padding padding padding padding padding\n"
-        .repeat(16 * 1024);
+    let mut text =
+        "# padding padding padding padding padding padding padding padding\n".repeat(16 * 1024);
     text.truncate(1024 * 1024);
     text.push_str("\n");
     assert_eq!(text.len(), 1024 * 1024 + 1);

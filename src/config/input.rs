@@ -297,7 +297,10 @@ mod tests {
     fn nesting_is_bounded_outside_quotes_and_comments() {
         assert_eq!(too_deep("a: [[1], {b: [2]}]\n"), None);
         let deep = "[".repeat(MAX_FLOW_DEPTH + 1);
-        assert_eq!(too_deep(&format!("x:\n  - {deep}")), Some((2, 5 + MAX_FLOW_DEPTH)));
+        assert_eq!(
+            too_deep(&format!("x:\n  - {deep}")),
+            Some((2, 5 + MAX_FLOW_DEPTH))
+        );
         let quoted = format!("a: \"{deep}\"\nb: '{deep}'\n# {deep}\nc: d # {deep}\n");
         assert_eq!(too_deep(&quoted), None);
     }
