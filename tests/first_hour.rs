@@ -138,3 +138,66 @@ fn free_text_goal_file_has_one_constraints_section() {
     assert_eq!(goal.matches("- Touch nothing else.").count(), 1, "{goal}");
     assert!(goal.contains("Add a CHANGES.md for the release."), "{goal}");
 }
+
+#[test]
+fn push_into_a_read_only_repository_names_the_path_and_the_fix() {
+    let mut w = World::new();
+    w.use_agent("printf '# Changes\\n' > CHANGES.md\n");
+    let id = w.add_goal("Push somewhere read-only");
+    let remote = w.remote.to_string_lossy().into_owned();
+
+    let root = nix::unistd::geteuid().is_root();
+    let out = if root {
+        // What a unit's ReadWritePaths= sandbox does: the repository mounted read-only, in
+        // a mount namespace of this command only.
+        let mut c = w.command("unshare");
+        c.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
+            "sh",
+            &remote,
+            OC,
+            "run-next",
+        ]);
+        w.output(c, COMMAND_DEADLINE)
+    } else {
+        // Without root: the objects directory not writable by the lane's user.
+        let objects = w.remote.join("objects");
+        std::fs::set_permissions(&objects, PermissionsExt::from_mode(0o555)).unwrap();
+        let out = w.oc(&["run-next"]);
+        std::fs::set_permissions(&objects, PermissionsExt::from_mode(0o755)).unwrap();
+        out
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let task = w.task_json(&id);
+    assert_eq!(task["state"], "Blocked");
+    let result = comment_starting(&task, "[Goal] Execution result");
+    assert_eq!(
+        bullet(&result, "blocked_classification").as_deref(),
+        Some("repo_not_writable"),
+        "{result}"
+    );
+    let summary = bullet(&result, "summary").unwrap();
+    if root {
+        assert_eq!(
+            summary,
+            format!(
+                "cannot push: {remote} is read-only for this lane (Read-only file system); a unit may write only under its ReadWritePaths=. Allow it with `systemctl edit oc-goal@.service` → `[Service] ReadWritePaths={remote}`, restart the lane, then move the task back to Ready for AI"
+            )
+        );
+    } else {
+        assert!(
+            summary.contains(&format!("{remote} is not writable by user")),
+            "{summary}"
+        );
+    }
+}
