@@ -233,7 +233,7 @@ fn oversized_file_is_refused() {
     let mut text =
         "# padding padding padding padding padding padding padding padding\n".repeat(16 * 1024);
     text.truncate(1024 * 1024);
-    text.push_str("\n");
+    text.push('\n');
     assert_eq!(text.len(), 1024 * 1024 + 1);
     let message = rejected(&w, &text, &[]);
     let path = w.config_path.display().to_string();
