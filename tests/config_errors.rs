@@ -173,3 +173,115 @@ fn config_error_is_reported_once() {
         );
     }
 }
+
+/// Runs both binaries with `OPERATIONS_CENTER_CONFIG=<config>` and checks they reject it
+/// with exit 78 and the same message; returns the error line.
+fn rejected_path(w: &World, config: &std::path::Path) -> String {
+    let env = [("OPERATIONS_CENTER_CONFIG", config.to_str().unwrap())];
+    let out = validate(w, &env);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{}", stderr(&out));
+    let message = error_line(&out);
+    let daemon = lane(w, &env);
+    assert_eq!(daemon.status.code(), Some(EX_CONFIG), "{}", stderr(&daemon));
+    assert_eq!(error_line(&daemon), message, "oc-goal says something else");
+    message
+}
+
+#[test]
+fn deeply_nested_brackets_are_refused_before_parsing() {
+    // 200 KB of `[` once kept the parser busy for 26 s per binary; now the nesting is
+    // bounded before the parser sees the text, whatever the file's size.
+    let w = World::new();
+    let text = format!(
+        "board: {{backend: local}}\nrepos: {}\n",
+        "[".repeat(200_000)
+    );
+    let message = rejected(&w, &text, &[]);
+    let path = w.config_path.display().to_string();
+    // The 65th `[` of line 2 is the first one too deep.
+    assert!(
+        message.starts_with(&format!("error: {path}:2:72: ")),
+        "{message}"
+    );
+    assert!(message.contains("nested more than 64 deep"), "{message}");
+}
+
+#[test]
+fn device_and_fifo_are_refused_as_not_regular_files() {
+    let w = World::new();
+    let message = rejected_path(&w, std::path::Path::new("/dev/zero"));
+    assert_eq!(
+        message,
+        "error: /dev/zero: the config must be a regular file, this is a character device; point --config or OPERATIONS_CENTER_CONFIG at a YAML file"
+    );
+
+    // Nobody ever writes into this FIFO: reading it would block forever.
+    let fifo = w.path().join("config.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let message = rejected_path(&w, &fifo);
+    assert!(
+        message.starts_with(&format!("error: {}: ", fifo.display())),
+        "{message}"
+    );
+    assert!(message.contains("this is a FIFO (named pipe)"), "{message}");
+}
+
+#[test]
+fn oversized_file_is_refused() {
+    // Valid YAML (comments only) of 1 MiB + 1 byte: too large to be a config.
+    let w = World::new();
+    let mut text =
+        "# padding padding padding padding padding padding padding padding\n".repeat(16 * 1024);
+    text.truncate(1024 * 1024);
+    text.push('\n');
+    assert_eq!(text.len(), 1024 * 1024 + 1);
+    let message = rejected(&w, &text, &[]);
+    let path = w.config_path.display().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "error: {path}: the config is larger than 1024 KiB (1048577 bytes on disk); a config is a few KiB — is this the right file?"
+        )
+    );
+}
+
+#[test]
+fn duplicate_keys_are_refused_with_both_lines() {
+    let w = World::new();
+    let url = support::yaml_str(&w.remote.to_string_lossy());
+    let path = w.config_path.display().to_string();
+    // Two `repos.demo`: YAML would silently keep the second.
+    let text = format!(
+        "board: {{backend: local}}\n\
+         repos:\n  \
+           demo:\n    \
+             clone_url: {url}\n  \
+           demo:\n    \
+             clone_url: {url}\n    \
+             default_branch: develop\n"
+    );
+    let message = rejected(&w, &text, &[]);
+    assert_eq!(
+        message,
+        format!(
+            "error: {path}:5:3: `repos.demo` is given twice (first at line 3, column 3, again here); YAML would silently keep only the second — merge them or rename one"
+        )
+    );
+
+    // Deeper: the same variable twice in a repo's `env`.
+    let text = format!(
+        "repos:\n  \
+           demo:\n    \
+             clone_url: {url}\n    \
+             env:\n      \
+               RUST_LOG: info\n      \
+               RUST_LOG: debug\n"
+    );
+    let message = rejected(&w, &text, &[]);
+    assert!(
+        message.starts_with(&format!(
+            "error: {path}:6:7: `repos.demo.env.RUST_LOG` is given twice (first at line 5, column 7"
+        )),
+        "{message}"
+    );
+}

@@ -251,18 +251,13 @@ pub fn parse_task(description: &str, labels: &[String]) -> Result<ParsedTask, De
         },
     });
 
+    // Without `## Goal` the goal is the free text, minus the sections handed on
+    // separately: the Execution block and the Constraints (the goal file adds its own
+    // `## Constraints` section, which must not appear twice).
+    let constraints_span = spans.iter().find(|s| s.title == "constraints");
     let goal = match section("goal") {
         Some(body) => body.to_string(),
-        None => match execution_span {
-            Some(span) => [&text[..span.header_start], &text[span.end..]]
-                .map(str::trim)
-                .iter()
-                .filter(|part| !part.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("\n\n"),
-            None => text.trim().to_string(),
-        },
+        None => text_without(&text, &[execution_span, constraints_span]),
     };
     if goal.is_empty() {
         return Err(DescriptionError::MissingGoal);
@@ -301,6 +296,26 @@ pub fn parse_task(description: &str, labels: &[String]) -> Result<ParsedTask, De
         depends_on,
         extra,
     })
+}
+
+/// `text` with the given sections cut out, the remaining parts trimmed and joined by a
+/// blank line.
+fn text_without(text: &str, cut: &[Option<&Span>]) -> String {
+    let mut cut: Vec<&Span> = cut.iter().flatten().copied().collect();
+    cut.sort_by_key(|s| s.header_start);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for span in cut {
+        parts.push(&text[start..span.header_start]);
+        start = span.end;
+    }
+    parts.push(&text[start..]);
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The Execution body as (lower-cased key, value) pairs; a fenced block is unwrapped first.
@@ -438,6 +453,14 @@ mod tests {
             parse_task(d, &[]).unwrap().goal,
             "Intro.\n\n## Notes\nMore."
         );
+    }
+
+    #[test]
+    fn free_text_goal_leaves_constraints_to_their_own_section() {
+        let d = "Fix the login bug.\n\n## Constraints\n- Keep the API.\n\n## Notes\nSee #4.";
+        let t = parse_task(d, &labels(&["repo: demo"])).unwrap();
+        assert_eq!(t.goal, "Fix the login bug.\n\n## Notes\nSee #4.");
+        assert_eq!(t.constraints.as_deref(), Some("- Keep the API."));
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::daemon::{EXIT_CONFIG, EXIT_NOPERM};
 /// Options every binary takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Config file [default: $OPERATIONS_CENTER_CONFIG, else /etc/operations-center/config.yaml]
+    /// Config file [default: $OPERATIONS_CENTER_CONFIG, else /etc/operations-center/config.yaml];
+    /// relative paths inside it are taken from its directory
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// State directory (database, workspaces, reports) [default: $OPERATIONS_CENTER_STATE_DIR,

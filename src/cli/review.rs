@@ -164,6 +164,8 @@ fn watch(common: &Common, max_cycles: Option<u64>) -> anyhow::Result<()> {
         if shutdown.requested() || max_cycles.is_some_and(|m| cycle >= m) {
             break;
         }
+        // Sleep holding only the code the sleep itself runs (see the goal lane's loop).
+        crate::daemon::memory::release_file_pages();
         let tick = notifier.borrow().max_block();
         if !wait(
             &shutdown, interval, tick, &keepalive, &wake_file, &mut woken,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::input;
 use super::locate::locate;
 use super::{AgentBackend, BoardBackend, Config, env, paths};
 use crate::board::TASK_KINDS;
@@ -16,7 +17,16 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn at(file: &Path, position: (usize, usize), message: String) -> Self {
+    /// An error about the file as a whole (cannot read it, not a regular file…).
+    pub(super) fn file(file: &Path, message: String) -> Self {
+        Self {
+            origin: file.display().to_string(),
+            position: None,
+            message,
+        }
+    }
+
+    pub(super) fn at(file: &Path, position: (usize, usize), message: String) -> Self {
         Self {
             origin: file.display().to_string(),
             position: Some(position),
@@ -59,11 +69,9 @@ pub fn load_default(flag: Option<PathBuf>) -> Result<Config, ConfigError> {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        origin: path.display().to_string(),
-        position: None,
-        message: format!("cannot read config: {e}"),
-    })?;
+    // Relative paths inside the file are taken from its directory, so it needs one.
+    let path = &paths::absolute(path.to_path_buf());
+    let text = input::read(path)?;
     let mut config = parse_str(&text, path)?;
     env::apply(&mut config)?;
     Ok(config)
@@ -75,6 +83,17 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut config: Config = if text.trim().is_empty() {
         Config::default()
     } else {
+        if let Some(position) = input::too_deep(text) {
+            return Err(ConfigError::at(
+                path,
+                position,
+                format!(
+                    "`[`/`{{` nested more than {} deep; a config never needs that — is this the right file?",
+                    input::MAX_FLOW_DEPTH
+                ),
+            ));
+        }
+        input::check_duplicate_keys(text, path)?;
         yaml_serde::from_str(text).map_err(|e| {
             let position = e
                 .location()
@@ -85,7 +104,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     };
     config.source = Some(path.to_path_buf());
     check(&config, text, path)?;
-    resolve_relative_programs(&mut config, path);
+    resolve_relative_paths(&mut config, path);
     Ok(config)
 }
 
@@ -282,27 +301,48 @@ fn nth_entry_offset(text: &str, index: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Relative program paths (with a `/`) are taken relative to the config file's directory
-/// when the file exists there, as the original did for `kodo.binary`.
-fn resolve_relative_programs(config: &mut Config, path: &Path) {
-    let Some(dir) = path.parent() else { return };
-    let resolve = |program: &mut String| {
+/// Relative paths in the file are taken from the file's directory, whatever the working
+/// directory of the process (docs/configuration.md lists the keys). Programs without a `/`
+/// are looked up in PATH as usual; clone URLs with a `:` are URLs (or `host:path`).
+fn resolve_relative_paths(config: &mut Config, path: &Path) {
+    let dir = paths::absolute(path.parent().unwrap_or(Path::new("")).to_path_buf());
+    let program = |program: &mut String| {
         if program.contains('/') && !Path::new(program.as_str()).is_absolute() {
-            let candidate = dir.join(&*program);
-            if candidate.exists() {
-                *program = candidate.to_string_lossy().into_owned();
-            }
+            *program = dir.join(&*program).to_string_lossy().into_owned();
         }
     };
-    resolve(&mut config.kodo.binary);
-    resolve(&mut config.claude.binary);
-    if let Some(program) = config.agent.command.first_mut() {
-        resolve(program);
-    }
-    for profile in config.agent.profiles.values_mut() {
-        if let Some(program) = profile.command.as_mut().and_then(|c| c.first_mut()) {
-            resolve(program);
+    program(&mut config.kodo.binary);
+    program(&mut config.claude.binary);
+    let commands = std::iter::once(&mut config.agent.command)
+        .chain(
+            config
+                .agent
+                .profiles
+                .values_mut()
+                .filter_map(|p| p.command.as_mut()),
+        )
+        .chain(config.ci_webhook.trigger_command.as_mut());
+    for command in commands {
+        if let Some(first) = command.first_mut() {
+            program(first);
         }
+    }
+    let file = |file: &mut PathBuf| {
+        if file.is_relative() {
+            *file = dir.join(&*file);
+        }
+    };
+    for repo in config.repos.values_mut() {
+        let url = &mut repo.clone_url;
+        if !url.contains(':') && Path::new(url.as_str()).is_relative() {
+            *url = dir.join(&*url).to_string_lossy().into_owned();
+        }
+        if let Some(local) = repo.local_path.as_mut() {
+            file(local);
+        }
+    }
+    for source in &mut config.error_ingest.log_sources {
+        file(&mut source.path);
     }
 }
 

@@ -3,6 +3,7 @@
 //! names file:line:column (exit 78).
 
 mod env;
+mod input;
 mod load;
 mod locate;
 pub mod paths;

@@ -11,10 +11,10 @@ pub const INSTALLED_RUNTIME: &str = "/run/operations-center";
 /// is an error; a missing installed default means built-in defaults).
 pub fn config_path(flag: Option<PathBuf>) -> (PathBuf, bool) {
     if let Some(path) = flag {
-        return (path, true);
+        return (absolute(path), true);
     }
     if let Some(path) = non_empty_env("OPERATIONS_CENTER_CONFIG") {
-        return (PathBuf::from(path), true);
+        return (absolute(PathBuf::from(path)), true);
     }
     if let Some(dir) = first_of_list("CONFIGURATION_DIRECTORY") {
         return (PathBuf::from(dir).join("config.yaml"), false);
@@ -22,10 +22,20 @@ pub fn config_path(flag: Option<PathBuf>) -> (PathBuf, bool) {
     (PathBuf::from(INSTALLED_CONFIG), false)
 }
 
+/// Always absolute: git, agents and validation commands run with the clone as their working
+/// directory, where `./state` would name something else.
 pub fn state_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| non_empty_env("OPERATIONS_CENTER_STATE_DIR").map(PathBuf::from))
+    let dir = flag
+        .or_else(|| non_empty_env("OPERATIONS_CENTER_STATE_DIR").map(PathBuf::from))
         .or_else(|| first_of_list("STATE_DIRECTORY").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(INSTALLED_STATE))
+        .unwrap_or_else(|| PathBuf::from(INSTALLED_STATE));
+    absolute(dir)
+}
+
+/// `path` against the current directory (without resolving symlinks); unchanged if the
+/// current directory is gone, where every relative path fails anyway.
+pub fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// Where lanes publish their status files: `$RUNTIME_DIRECTORY` under systemd,

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod instance;
 pub mod logging;
+pub mod memory;
 pub mod notify;
 pub mod procs;
 pub mod shutdown;

@@ -15,7 +15,7 @@ use crate::config::{Config, RepoConfig};
 use crate::daemon::subprocess::{self, Spec};
 use crate::store::runs::NewRun;
 use crate::store::{executions, now, runs};
-use crate::workspace::git::{Git, GitError, last_lines};
+use crate::workspace::git::{Git, GitError, last_lines, local_repo_not_writable};
 use crate::workspace::pattern::{branch_allowed, scope_violations};
 use crate::workspace::{self, Workspace};
 
@@ -561,14 +561,23 @@ impl Ctx<'_> {
                     }
                     Err(GitError::Interrupted) => return Err(Stop::Interrupted),
                     Err(e) => {
+                        let (classification, advice) =
+                            match local_repo_not_writable(&repo.clone_url) {
+                                Some((path, errno)) => (
+                                    "repo_not_writable",
+                                    not_writable_advice(&self.lane.role, &path, errno),
+                                ),
+                                None => ("infra_tooling", e.to_string()),
+                            };
+                        tracing::warn!(event = "push_failed", task_id = %self.task_id, classification, "push failed: {advice}");
                         comment.push_reason = format!("push_failed: {e}");
                         comment.result_status = "blocked".into();
                         comment.outcome_status = "failed".into();
                         comment.outcome_reason = "push failed".into();
-                        comment.summary = e.to_string();
-                        comment.blocked_classification = Some("infra_tooling".into());
+                        comment.summary = advice;
+                        comment.blocked_classification = Some(classification.into());
                         self.write_back(State::Blocked, &comment.render());
-                        summary.classification = Some("infra_tooling".into());
+                        summary.classification = Some(classification.into());
                         return Ok(summary);
                     }
                 }
@@ -671,6 +680,32 @@ struct ShellResult {
     code: i32,
     output: String,
     duration_ms: u64,
+}
+
+/// A push into a local repository the lane may not write: name the path and the fix (git
+/// itself only says "unpacker error"). Under systemd the unit's sandbox makes everything
+/// outside ReadWritePaths= read-only.
+fn not_writable_advice(role: &str, repo: &Path, errno: nix::errno::Errno) -> String {
+    let path = repo.display();
+    if errno == nix::errno::Errno::EROFS {
+        let unit = match role {
+            "review" => "oc-review.service".to_string(),
+            other => format!("oc-{other}@.service"),
+        };
+        format!(
+            "cannot push: {path} is read-only for this lane ({}); a unit may write only under its ReadWritePaths=. Allow it with `systemctl edit {unit}` → `[Service] ReadWritePaths={path}`, restart the lane, then move the task back to Ready for AI",
+            errno.desc()
+        )
+    } else {
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+        format!(
+            "cannot push: {path} is not writable by user {user} ({}); give {user} write access to the repository (e.g. `chown -R {user} {path}`), then move the task back to Ready for AI",
+            errno.desc()
+        )
+    }
 }
 
 fn status_word(state: State) -> &'static str {

@@ -206,6 +206,9 @@ impl Lane {
             if matches!(result, CycleResult::Executed(_)) {
                 continue;
             }
+            // Sleep holding only the code the sleep itself runs (start-up, cycles and runs
+            // leave several MiB mapped; the next cycle maps what it needs again).
+            crate::daemon::memory::release_file_pages();
             let tick = self.notifier.borrow().max_block();
             if !self.shutdown.sleep(interval, tick, || self.keepalive()) {
                 break;

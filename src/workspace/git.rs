@@ -183,6 +183,22 @@ pub fn parse_name_status_z(out: &str) -> Vec<String> {
     files
 }
 
+/// When a push to a repository on this machine fails because the lane may not write it:
+/// the repository's path and why (`EROFS` under a unit's read-only sandbox, `EACCES` for
+/// file permissions). `None` for remote URLs and for writable repositories.
+pub fn local_repo_not_writable(url: &str) -> Option<(PathBuf, nix::errno::Errno)> {
+    let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+    if !path.is_absolute() {
+        return None;
+    }
+    // A push writes new objects first (git only says "unpacker error" when it cannot).
+    let objects = [path.join("objects"), path.join(".git/objects")]
+        .into_iter()
+        .find(|p| p.is_dir())?;
+    let access = nix::unistd::access(&objects, nix::unistd::AccessFlags::W_OK);
+    access.err().map(|errno| (path.to_path_buf(), errno))
+}
+
 pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
