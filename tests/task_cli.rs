@@ -173,3 +173,68 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+/// Issue 15 item 2: a task held back by `depends_on:` says so, in `oc task show` and
+/// `oc status`, naming what it waits on and whether that task exists at all.
+#[test]
+fn a_task_waiting_on_a_dependency_says_so() {
+    let w = World::new();
+    w.write_config();
+    let first = w.add_goal("First step");
+    let second = w.add_task(
+        "Second step",
+        &[
+            "--repo",
+            "demo",
+            "--body",
+            &format!("## Goal\nBuild on the first step.\n\ndepends_on: {first}"),
+        ],
+    );
+    let orphan = w.add_task(
+        "Waits for nothing real",
+        &[
+            "--repo",
+            "demo",
+            "--body",
+            "## Goal\nSomething.\n\ndepends_on: T-999",
+        ],
+    );
+
+    let shown = w.oc_ok(&["task", "show", &orphan]);
+    assert!(
+        shown.contains("waiting:") && shown.contains("T-999 (does not exist"),
+        "{shown}"
+    );
+    let json = w.task_json(&orphan);
+    assert_eq!(json["waits_on"][0]["id"], "T-999", "{json:#}");
+    assert_eq!(json["waits_on"][0]["exists"], false, "{json:#}");
+    let shown = w.oc_ok(&["task", "show", &second]);
+    assert!(
+        shown.contains("waiting:") && shown.contains(&format!("{first} (Ready for AI)")),
+        "{shown}"
+    );
+    assert!(!w.oc_ok(&["task", "show", &first]).contains("waiting:"));
+
+    let status = w.oc_ok(&["status"]);
+    assert!(
+        status.contains(&format!("{orphan}"))
+            && status.contains("waits on T-999 (does not exist on this board)"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("waits on {first} (Ready for AI)")),
+        "{status}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&w.oc_ok(&["status", "--json"])).unwrap();
+    let waiting = status["waiting"].as_array().expect("waiting list");
+    assert_eq!(waiting.len(), 2, "{status:#}");
+
+    // Once the dependency is done, nothing waits any more.
+    w.oc_ok(&["task", "move", &first, "done"]);
+    let shown = w.oc_ok(&["task", "show", &second]);
+    assert!(!shown.contains("waiting:"), "{shown}");
+    assert!(
+        shown.contains(&format!("depends:  {first} (Done)")),
+        "{shown}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The task board: states, labels, description parsing, and the backends behind one trait.
 
+pub mod dependencies;
 pub mod description;
 pub mod html;
 pub mod local;
