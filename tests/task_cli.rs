@@ -238,3 +238,47 @@ fn a_task_waiting_on_a_dependency_says_so() {
         "{shown}"
     );
 }
+
+/// Issue 15 item 3: a title with terminal escapes, bidi overrides and line breaks reaches
+/// no terminal raw; the original is kept (escaped) in the description; an empty title is
+/// refused with its fix.
+#[test]
+fn titles_lose_control_and_bidi_characters_and_empty_ones_are_refused() {
+    let w = World::new();
+    w.write_config();
+    let raw = "\u{1b}[31mUrgent\u{1b}[0m: fix \u{202e}gnp.exe\u{7}\nsecond line\u{1b}]0;pwned\u{7}";
+    let id = w.add_task(raw, &["--repo", "demo", "--body", "## Goal\nFix it."]);
+    let listed = w.oc_ok(&["task", "list"]);
+    let shown = w.oc_ok(&["task", "show", &id]);
+    for (what, text) in [("list", &listed), ("show", &shown)] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+            "oc task {what} prints a control character: {text:?}"
+        );
+    }
+    assert!(
+        listed.contains("Urgent: fix gnp.exe second line"),
+        "{listed}"
+    );
+    let json = w.task_json(&id);
+    assert_eq!(json["title"], "Urgent: fix gnp.exe second line");
+    let description = json["description"].as_str().unwrap();
+    assert!(
+        description.contains(r#"\u{1b}[31mUrgent\u{1b}[0m: fix \u{202e}gnp.exe\u{7}\nsecond line"#),
+        "the original title is kept, escaped: {description}"
+    );
+    // The description still parses as the same goal.
+    assert!(description.starts_with("## Goal\nFix it."), "{description}");
+
+    let before = w.task_list(None).len();
+    for title in ["", "  ", "\u{1b}[0m\u{202e}\n"] {
+        assert_user_error(&w, &["task", "add", "--title", title], "title is empty");
+    }
+    assert_eq!(
+        w.task_list(None).len(),
+        before,
+        "an empty title created a task"
+    );
+}

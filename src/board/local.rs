@@ -116,6 +116,7 @@ impl Board for LocalBoard {
     }
 
     fn add(&self, task: NewTask) -> BoardResult<Task> {
+        let task = task.with_clean_title()?;
         let created = now();
         let state = task.state.unwrap_or(State::ReadyForAi);
         let kind = label_value(&task.labels, "task-kind").map(str::to_string);

@@ -5,6 +5,7 @@ pub mod description;
 pub mod html;
 pub mod local;
 pub mod plane;
+pub mod title;
 pub mod urgency;
 
 use serde::Serialize;
@@ -198,6 +199,8 @@ pub enum BoardError {
     Plane(plane::PlaneError),
     #[error("{0}")]
     Other(String),
+    #[error(transparent)]
+    Title(#[from] title::EmptyTitle),
 }
 
 /// The operations every lane and `oc task` command needs from a board backend.

@@ -110,6 +110,7 @@ fn read_description(args: &AddArgs) -> anyhow::Result<String> {
 }
 
 fn add(board: &dyn Board, args: AddArgs, description: String) -> anyhow::Result<()> {
+    crate::board::title::clean(&args.title).map_err(|e| UserError(format!("--title: {e}")))?;
     if !TASK_KINDS.contains(&args.kind.as_str()) {
         return Err(UserError(format!(
             "unknown kind `{}`; expected one of {TASK_KINDS:?}",

@@ -58,13 +58,14 @@ pub(super) fn build(f: &Fields<'_>) -> NewTask {
     }
 }
 
-/// `[Runtime] ` + the first non-empty line, trimmed, at most 120 characters.
+/// `[Runtime] ` + the first line with visible text, sanitized (no escape sequences or
+/// control characters from a log reach a terminal), at most 120 characters.
 pub(super) fn title(text: &str) -> String {
     let line = text
-        .lines()
-        .map(str::trim)
+        .split(['\n', '\r'])
+        .map(crate::board::title::sanitize)
         .find(|l| !l.is_empty())
-        .unwrap_or("Runtime error");
+        .unwrap_or_else(|| "Runtime error".into());
     format!(
         "[Runtime] {}",
         line.chars().take(TITLE_CHARS).collect::<String>()
