@@ -217,12 +217,13 @@ fn a_task_waiting_on_a_dependency_says_so() {
 
     let status = w.oc_ok(&["status"]);
     assert!(
-        status.contains(&format!("{orphan}"))
-            && status.contains("waits on T-999 (does not exist on this board)"),
+        status.contains(&format!(
+            "{orphan:<8} waits on T-999 (does not exist on this board)"
+        )),
         "{status}"
     );
     assert!(
-        status.contains(&format!("waits on {first} (Ready for AI)")),
+        status.contains(&format!("{second:<8} waits on {first} (Ready for AI)")),
         "{status}"
     );
     let status: serde_json::Value = serde_json::from_str(&w.oc_ok(&["status", "--json"])).unwrap();
