@@ -61,12 +61,15 @@ struct Shared {
     connections: AtomicUsize,
     /// The connections holding a serving slot, oldest first (by accept order).
     served: Mutex<BTreeMap<u64, Arc<Served>>>,
+    /// Connections waiting for a slot that no eviction has been made for yet (in a burst
+    /// every served connection may already be on its way out): paid as soon as one is
+    /// idle again, at the next registration or answered request.
+    owed: AtomicUsize,
     next_id: AtomicU64,
     evicted: AtomicU64,
 }
 
 /// One connection holding a serving slot.
-#[derive(Default)]
 struct Served {
     /// A request is being handled (from its complete headers to its response).
     busy: AtomicBool,
@@ -92,6 +95,15 @@ impl Shared {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Makes the evictions owed to waiting connections, as far as idle ones allow.
+    fn settle(&self) {
+        while self.owed.load(Ordering::SeqCst) > 0 && self.evict_oldest_idle() {
+            let _ = self
+                .owed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         }
     }
 
@@ -219,6 +231,7 @@ async fn run(
         rejected: AtomicU64::new(0),
         connections: AtomicUsize::new(0),
         served: Mutex::new(BTreeMap::new()),
+        owed: AtomicUsize::new(0),
         next_id: AtomicU64::new(0),
         evicted: AtomicU64::new(0),
     });
@@ -286,7 +299,8 @@ async fn run(
                     shared.connections.fetch_add(1, Ordering::SeqCst);
                     let slot = Arc::clone(&slots).try_acquire_owned().ok();
                     if slot.is_none() {
-                        shared.evict_oldest_idle();
+                        shared.owed.fetch_add(1, Ordering::SeqCst);
+                        shared.settle();
                     }
                     let admission = Admission { _open: open_permit, slot, slots: Arc::clone(&slots) };
                     tokio::spawn(connection(Arc::clone(&shared), stream, admission, stop_rx.clone()));
@@ -353,9 +367,16 @@ async fn connection(
 ) {
     let _slot = match admission.slot {
         Some(slot) => Some(slot),
-        None => tokio::select! {
-            slot = admission.slots.acquire_owned() => slot.ok(),
-            _ = stop.changed() => None,
+        None => loop {
+            tokio::select! {
+                slot = Arc::clone(&admission.slots).acquire_owned() => break slot.ok(),
+                _ = stop.changed() => break None,
+                // Still waiting (in a burst the eviction made for it may have gone to an
+                // earlier waiter): make room again rather than wait for a header timeout.
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    shared.evict_oldest_idle();
+                }
+            }
         },
     };
     if _slot.is_some() {
@@ -371,12 +392,22 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let me = Arc::new(Served::default());
+    // Bytes already waiting (a delivery that queued behind the idle ones): not idle.
+    let mut probe = [0u8; 1];
+    let has_data = matches!(
+        stream.peek(&mut probe).now_or_never(),
+        Some(Ok(n)) if n > 0
+    );
+    let me = Arc::new(Served {
+        busy: AtomicBool::new(has_data),
+        evict: Notify::new(),
+    });
     shared
         .served
         .lock()
         .expect("registry lock")
         .insert(id, Arc::clone(&me));
+    shared.settle();
     let service_shared = Arc::clone(shared);
     let service_me = Arc::clone(&me);
     let service = hyper::service::service_fn(move |req| {
