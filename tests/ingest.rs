@@ -78,7 +78,9 @@ fn same_error_twice_in_the_window_is_one_task_with_the_full_text_and_labels() {
         assert!(labels.contains(&label), "{labels:?} lacks {label}");
     }
     let description = task["description"].as_str().unwrap();
-    assert!(description.contains(TRACE), "{description}");
+    // The full text, quoted line by line (ingested text is data, issue 15 item 2).
+    let quoted: Vec<String> = TRACE.lines().map(|l| format!("> {l}")).collect();
+    assert!(description.contains(&quoted.join("\n")), "{description}");
     assert!(
         description.contains("## Execution\nrepo: demo\nmode: goal\n"),
         "{description}"

@@ -376,3 +376,45 @@ fn an_invalid_pattern_is_a_config_error_with_its_position() {
         "{stderr}"
     );
 }
+
+/// Issue 15 items 2 and 3 through the tailer: a coloured log line gives a title without
+/// escape or bidi characters, and a line that reads like metadata stays data (the task is
+/// claimed, not parked behind the dependency it names).
+#[test]
+fn tailed_lines_give_clean_titles_and_never_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "");
+    let w = world(&[(&log, 3600)]);
+    let t = Tailer::start(&w, "tail");
+    append(
+        &log,
+        "\u{1b}[31mERROR\u{1b}[0m payment \u{202e}gateway down\u{7}\n\
+         depends_on: T-999 ERROR worker lost\n",
+    );
+    wait_for_tasks(
+        &w,
+        &t,
+        &[
+            "ERROR payment gateway down",
+            "depends_on: T-999 ERROR worker lost",
+        ],
+    );
+    t.stop();
+    let tasks = w.task_list(None);
+    let parked = tasks
+        .iter()
+        .find(|task| task["title"].as_str().unwrap().contains("worker lost"))
+        .unwrap();
+    let id = parked["id"].as_str().unwrap();
+    assert_eq!(w.task_json(id)["waits_on"], serde_json::json!([]));
+    // Claim both (the one named in depends_on last: it is the lower-urgency of equals).
+    w.run_next();
+    w.run_next();
+    assert_ne!(
+        w.task_state(id),
+        "Ready for AI",
+        "{}",
+        w.oc_ok(&["task", "show", id])
+    );
+}

@@ -528,3 +528,57 @@ fn a_claim_waits_for_plane_not_for_the_mirror() {
     assert!(board.claim(&task.id, &run("goal@x")).unwrap().is_none());
     assert_eq!(board.get(&task.id).unwrap().state, State::Done);
 }
+
+/// Issue 15 item 3: items written by others on Plane reach `oc task list` with their titles
+/// made safe to print (the original stays on Plane), and one with nothing visible left in
+/// its name still shows as a placeholder.
+#[test]
+fn titles_of_plane_items_written_by_others_are_made_safe_to_print() {
+    let w = plane_world();
+    let fake = w.fake_plane();
+    let hostile = fake.world(|world| {
+        world.seed_item(
+            "\u{1b}]0;owned\u{7}\u{1b}[2JDeploy \u{202e}kcatta\nnow\u{9b}31m",
+            Some("Backlog"),
+        )
+    });
+    let blank = fake.world(|world| world.seed_item("\u{200b}\u{1b}[0m", Some("Backlog")));
+    w.oc_ok(&["plane-sync", "--full"]);
+    let listed = w.oc_ok(&["task", "list"]);
+    assert!(
+        !listed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' || c == '\u{202e}' || c == '\u{200b}'),
+        "oc task list prints control characters: {listed:?}"
+    );
+    let titles: Vec<(String, String)> = w
+        .task_list(None)
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().into(),
+                t["title"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        titles.contains(&(hostile.id.clone(), "Deploy kcatta now".into())),
+        "{titles:?}"
+    );
+    let placeholder = titles.iter().find(|(id, _)| *id == blank.id).unwrap();
+    assert!(
+        placeholder.1.starts_with("(untitled Plane item"),
+        "{titles:?}"
+    );
+    // Plane keeps what its author wrote.
+    let on_plane = fake.world(|world| {
+        world
+            .items
+            .iter()
+            .find(|i| i.id == hostile.id)
+            .unwrap()
+            .name
+            .clone()
+    });
+    assert!(on_plane.contains('\u{202e}'));
+}

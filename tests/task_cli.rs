@@ -173,3 +173,113 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+/// Issue 15 item 2: a task held back by `depends_on:` says so, in `oc task show` and
+/// `oc status`, naming what it waits on and whether that task exists at all.
+#[test]
+fn a_task_waiting_on_a_dependency_says_so() {
+    let w = World::new();
+    w.write_config();
+    let first = w.add_goal("First step");
+    let second = w.add_task(
+        "Second step",
+        &[
+            "--repo",
+            "demo",
+            "--body",
+            &format!("## Goal\nBuild on the first step.\n\ndepends_on: {first}"),
+        ],
+    );
+    let orphan = w.add_task(
+        "Waits for nothing real",
+        &[
+            "--repo",
+            "demo",
+            "--body",
+            "## Goal\nSomething.\n\ndepends_on: T-999",
+        ],
+    );
+
+    let shown = w.oc_ok(&["task", "show", &orphan]);
+    assert!(
+        shown.contains("waiting:") && shown.contains("T-999 (does not exist"),
+        "{shown}"
+    );
+    let json = w.task_json(&orphan);
+    assert_eq!(json["waits_on"][0]["id"], "T-999", "{json:#}");
+    assert_eq!(json["waits_on"][0]["exists"], false, "{json:#}");
+    let shown = w.oc_ok(&["task", "show", &second]);
+    assert!(
+        shown.contains("waiting:") && shown.contains(&format!("{first} (Ready for AI)")),
+        "{shown}"
+    );
+    assert!(!w.oc_ok(&["task", "show", &first]).contains("waiting:"));
+
+    let status = w.oc_ok(&["status"]);
+    assert!(
+        status.contains(&format!(
+            "{orphan:<8} waits on T-999 (does not exist on this board)"
+        )),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("{second:<8} waits on {first} (Ready for AI)")),
+        "{status}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&w.oc_ok(&["status", "--json"])).unwrap();
+    let waiting = status["waiting"].as_array().expect("waiting list");
+    assert_eq!(waiting.len(), 2, "{status:#}");
+
+    // Once the dependency is done, nothing waits any more.
+    w.oc_ok(&["task", "move", &first, "done"]);
+    let shown = w.oc_ok(&["task", "show", &second]);
+    assert!(!shown.contains("waiting:"), "{shown}");
+    assert!(
+        shown.contains(&format!("depends:  {first} (Done)")),
+        "{shown}"
+    );
+}
+
+/// Issue 15 item 3: a title with terminal escapes, bidi overrides and line breaks reaches
+/// no terminal raw; the original is kept (escaped) in the description; an empty title is
+/// refused with its fix.
+#[test]
+fn titles_lose_control_and_bidi_characters_and_empty_ones_are_refused() {
+    let w = World::new();
+    w.write_config();
+    let raw = "\u{1b}[31mUrgent\u{1b}[0m: fix \u{202e}gnp.exe\u{7}\nsecond line\u{1b}]0;pwned\u{7}";
+    let id = w.add_task(raw, &["--repo", "demo", "--body", "## Goal\nFix it."]);
+    let listed = w.oc_ok(&["task", "list"]);
+    let shown = w.oc_ok(&["task", "show", &id]);
+    for (what, text) in [("list", &listed), ("show", &shown)] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+            "oc task {what} prints a control character: {text:?}"
+        );
+    }
+    assert!(
+        listed.contains("Urgent: fix gnp.exe second line"),
+        "{listed}"
+    );
+    let json = w.task_json(&id);
+    assert_eq!(json["title"], "Urgent: fix gnp.exe second line");
+    let description = json["description"].as_str().unwrap();
+    assert!(
+        description.contains(r#"\u{1b}[31mUrgent\u{1b}[0m: fix \u{202e}gnp.exe\u{7}\nsecond line"#),
+        "the original title is kept, escaped: {description}"
+    );
+    // The description still parses as the same goal.
+    assert!(description.starts_with("## Goal\nFix it."), "{description}");
+
+    let before = w.task_list(None).len();
+    for title in ["", "  ", "\u{1b}[0m\u{202e}\n"] {
+        assert_user_error(&w, &["task", "add", "--title", title], "title is empty");
+    }
+    assert_eq!(
+        w.task_list(None).len(),
+        before,
+        "an empty title created a task"
+    );
+}

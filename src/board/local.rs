@@ -114,6 +114,7 @@ impl Board for LocalBoard {
     }
 
     fn add(&self, task: NewTask) -> BoardResult<Task> {
+        let task = task.with_clean_title()?;
         let created = now();
         let state = task.state.unwrap_or(State::ReadyForAi);
         let kind = kind_of(&task.labels, &task.description).map(str::to_string);

@@ -1,9 +1,11 @@
 //! The task board: states, labels, description parsing, and the backends behind one trait.
 
+pub mod dependencies;
 pub mod description;
 pub mod html;
 pub mod local;
 pub mod plane;
+pub mod title;
 pub mod urgency;
 
 use serde::Serialize;
@@ -215,6 +217,8 @@ pub enum BoardError {
     OverBudget(crate::store::budget::Exhausted),
     #[error("{0}")]
     Other(String),
+    #[error(transparent)]
+    Title(#[from] title::EmptyTitle),
 }
 
 /// The operations every lane and `oc task` command needs from a board backend.

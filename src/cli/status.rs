@@ -156,8 +156,9 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
         .load_config()
         .ok()
         .and_then(|c| super::plane::summary(&c, &common.state_dir()));
+    let waiting = waiting_tasks(common);
     if args.json {
-        let value = serde_json::json!({"lanes": lanes, "units": others, "systemd": have_systemd, "plane": board});
+        let value = serde_json::json!({"lanes": lanes, "units": others, "systemd": have_systemd, "plane": board, "waiting": waiting});
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -220,6 +221,16 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if !waiting.is_empty() {
+        println!();
+        println!(
+            "Ready for AI but waiting on dependencies (not claimed until they are Done or Cancelled):"
+        );
+        for w in &waiting {
+            let on: Vec<String> = w.waits_on.iter().map(|d| d.describe()).collect();
+            println!("  {:<8} waits on {}", w.task_id, on.join(", "));
+        }
+    }
     if !others.is_empty() {
         println!();
         println!("{:<28} {:<10} {:<10} ENABLED", "UNIT", "ACTIVE", "SUB");
@@ -231,6 +242,26 @@ pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ready for AI tasks held back by `depends_on:` (from the local database or Plane mirror,
+/// no network); empty when the board cannot be opened.
+fn waiting_tasks(common: &Common) -> Vec<crate::board::dependencies::Waiting> {
+    let Ok(config) = common.load_config() else {
+        return Vec::new();
+    };
+    if !crate::store::db_path(&common.state_dir()).exists() {
+        return Vec::new();
+    }
+    // Last of the reads: as root on an installed host this becomes the service account,
+    // so opening the database leaves no root-owned files behind.
+    let Ok(state_dir) = common.state_dir_for_writing() else {
+        return Vec::new();
+    };
+    crate::board::open_offline(&config, &state_dir)
+        .ok()
+        .and_then(|board| crate::board::dependencies::waiting(board.as_ref()).ok())
+        .unwrap_or_default()
 }
 
 /// Exit 0 when every enabled lane is healthy, 1 when any is stale or dead (named on stdout).

@@ -142,6 +142,7 @@ fn read_description(args: &AddArgs) -> anyhow::Result<String> {
 }
 
 fn add(board: &dyn Board, args: AddArgs, description: String) -> anyhow::Result<()> {
+    crate::board::title::clean(&args.title).map_err(|e| UserError(format!("--title: {e}")))?;
     if !TASK_KINDS.contains(&args.kind.as_str()) {
         return Err(UserError(format!(
             "unknown kind `{}`; expected one of {TASK_KINDS:?}",
@@ -195,8 +196,16 @@ fn show(board: &dyn Board, id: &str, json: bool) -> anyhow::Result<()> {
     let task = board.get(id).map_err(user)?;
     let comments = board.comments(id)?;
     let executions = crate::store::executions::for_task(board.conn(), &task.id)?;
+    let dependencies = crate::board::dependencies::of(board, &task.description)?;
+    // Only a task the lanes could claim is held back by its dependencies.
+    let waits_on: Vec<_> = dependencies
+        .iter()
+        .filter(|d| d.blocks && task.state == State::ReadyForAi)
+        .collect();
     if json {
         let mut value = serde_json::to_value(&task)?;
+        value["depends_on"] = serde_json::to_value(&dependencies)?;
+        value["waits_on"] = serde_json::to_value(&waits_on)?;
         value["comments"] = serde_json::to_value(&comments)?;
         value["executions"] = serde_json::to_value(&executions)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -204,6 +213,21 @@ fn show(board: &dyn Board, id: &str, json: bool) -> anyhow::Result<()> {
     }
     println!("{}  {}", task.id, task.title);
     println!("state:    {}", task.state);
+    if !waits_on.is_empty() {
+        let list: Vec<String> = waits_on.iter().map(|d| d.describe()).collect();
+        println!(
+            "waiting:  not claimed until {} Done or Cancelled: {}",
+            if list.len() == 1 {
+                "this is"
+            } else {
+                "these are"
+            },
+            list.join(", ")
+        );
+    } else if !dependencies.is_empty() {
+        let list: Vec<String> = dependencies.iter().map(|d| d.describe()).collect();
+        println!("depends:  {}", list.join(", "));
+    }
     println!("priority: {}", task.priority.as_deref().unwrap_or("-"));
     println!("labels:   {}", task.labels.join(", "));
     println!(

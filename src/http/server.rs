@@ -1,10 +1,11 @@
 //! The accept loop, one task per connection, and the per-request pipeline:
 //! route → body within limits → handler → JSON response → log line.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,7 +16,7 @@ use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::body::{self, BodyError};
 use super::{
@@ -25,9 +26,15 @@ use super::{
 use crate::config::HttpLimits;
 use crate::daemon::notify::Notifier;
 
-/// Connections served at once; more wait in the kernel's backlog (systemd's, when
-/// socket-activated) instead of costing memory here.
+/// Connections served at once. When all are taken, a new connection makes the oldest idle
+/// one (no request in flight) close: idle or slow-header connections cannot starve a real
+/// delivery (issue 15: 260 idle connections delayed one by the 10 s header timeout).
 const MAX_CONNECTIONS: usize = 256;
+/// Connections accepted at once (served + waiting for a serving slot after an eviction);
+/// more wait in the kernel's backlog (systemd's, when socket-activated). Together with the
+/// listener, journald and SQLite this stays under systemd's default soft limit of 1024 file
+/// descriptors.
+const MAX_OPEN: usize = 2 * MAX_CONNECTIONS;
 /// Blocking threads for handlers. They mostly wait (for a group commit), so there are
 /// enough of them for deliveries to share commits; an idle one costs little memory.
 const MAX_BLOCKING_THREADS: usize = 64;
@@ -52,9 +59,54 @@ struct Shared {
     requests: AtomicU64,
     rejected: AtomicU64,
     connections: AtomicUsize,
+    /// The connections holding a serving slot, oldest first (by accept order).
+    served: Mutex<BTreeMap<u64, Arc<Served>>>,
+    /// Connections waiting for a slot that no eviction has been made for yet (in a burst
+    /// every served connection may already be on its way out): paid as soon as one is
+    /// idle again, at the next registration or answered request.
+    owed: AtomicUsize,
+    next_id: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// One connection holding a serving slot.
+struct Served {
+    /// A request is being handled (from its complete headers to its response).
+    busy: AtomicBool,
+    /// Told to close to make room for a new connection.
+    evict: Notify,
 }
 
 impl Shared {
+    /// Tells the oldest connection with no request in flight to close (a keep-alive
+    /// connection between requests, or one that has not sent complete headers). False when
+    /// every served connection is busy: then the new one waits for a slot.
+    fn evict_oldest_idle(&self) -> bool {
+        let mut served = self.served.lock().expect("registry lock");
+        let oldest = served
+            .iter()
+            .find(|(_, c)| !c.busy.load(Ordering::SeqCst))
+            .map(|(id, _)| *id);
+        match oldest.and_then(|id| served.remove(&id)) {
+            Some(victim) => {
+                // notify_one keeps the wake-up if the task is not waiting yet.
+                victim.evict.notify_one();
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the evictions owed to waiting connections, as far as idle ones allow.
+    fn settle(&self) {
+        while self.owed.load(Ordering::SeqCst) > 0 && self.evict_oldest_idle() {
+            let _ = self
+                .owed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
+    }
+
     fn touch(&self) {
         let ms = self.started.elapsed().as_millis() as u64;
         self.last_request_ms.store(ms, Ordering::Relaxed);
@@ -178,11 +230,16 @@ async fn run(
         requests: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
         connections: AtomicUsize::new(0),
+        served: Mutex::new(BTreeMap::new()),
+        owed: AtomicUsize::new(0),
+        next_id: AtomicU64::new(0),
+        evicted: AtomicU64::new(0),
     });
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(Semaphore::new(MAX_OPEN));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut notifier = Notifier::from_env();
     let mut tick = tokio::time::interval(notifier.max_block());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -205,13 +262,14 @@ async fn run(
     );
     let status = |s: &Shared| {
         format!(
-            "listening on {local} · {} requests · {} rejected",
+            "listening on {local} · {} requests · {} rejected · {} idle connections closed",
             s.requests.load(Ordering::Relaxed),
-            s.rejected.load(Ordering::Relaxed)
+            s.rejected.load(Ordering::Relaxed),
+            s.evicted.load(Ordering::Relaxed)
         )
     };
     notifier.ready(&status(&shared));
-    let mut reported = 0;
+    let mut reported = (0, 0);
 
     let reason = loop {
         tokio::select! {
@@ -219,7 +277,10 @@ async fn run(
             _ = interrupt.recv() => break "SIGINT",
             _ = tick.tick() => {
                 notifier.keepalive();
-                let now = shared.requests.load(Ordering::Relaxed);
+                let now = (
+                    shared.requests.load(Ordering::Relaxed),
+                    shared.evicted.load(Ordering::Relaxed),
+                );
                 if now != reported {
                     reported = now;
                     notifier.status(&status(&shared));
@@ -233,10 +294,16 @@ async fn run(
                     break "idle";
                 }
             }
-            accepted = accept(&listener, &permits) => match accepted {
-                Ok((stream, permit)) => {
+            accepted = accept(&listener, &open) => match accepted {
+                Ok((stream, open_permit)) => {
                     shared.connections.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(connection(Arc::clone(&shared), stream, permit, stop_rx.clone()));
+                    let slot = Arc::clone(&slots).try_acquire_owned().ok();
+                    if slot.is_none() {
+                        shared.owed.fetch_add(1, Ordering::SeqCst);
+                        shared.settle();
+                    }
+                    let admission = Admission { _open: open_permit, slot, slots: Arc::clone(&slots) };
+                    tokio::spawn(connection(Arc::clone(&shared), stream, admission, stop_rx.clone()));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -284,17 +351,75 @@ async fn accept(
     Ok((stream, permit))
 }
 
+/// What an accepted connection holds: its place among the open ones, and a serving slot
+/// (or the semaphore to wait on for one, after it made an idle connection close).
+struct Admission {
+    _open: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
+    slots: Arc<Semaphore>,
+}
+
 async fn connection(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
-    _permit: OwnedSemaphorePermit,
+    admission: Admission,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _slot = match admission.slot {
+        Some(slot) => Some(slot),
+        None => loop {
+            tokio::select! {
+                slot = Arc::clone(&admission.slots).acquire_owned() => break slot.ok(),
+                _ = stop.changed() => break None,
+                // Still waiting (in a burst the eviction made for it may have gone to an
+                // earlier waiter): make room again rather than wait for a header timeout.
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    shared.evict_oldest_idle();
+                }
+            }
+        },
+    };
+    if _slot.is_some() {
+        serve_connection(&shared, stream, stop).await;
+    }
+    shared.connections.fetch_sub(1, Ordering::SeqCst);
+}
+
+async fn serve_connection(
+    shared: &Arc<Shared>,
+    stream: tokio::net::TcpStream,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let service_shared = Arc::clone(&shared);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    // Bytes already waiting (a delivery that queued behind the idle ones): not idle.
+    let mut probe = [0u8; 1];
+    let has_data = matches!(
+        stream.peek(&mut probe).now_or_never(),
+        Some(Ok(n)) if n > 0
+    );
+    let me = Arc::new(Served {
+        busy: AtomicBool::new(has_data),
+        evict: Notify::new(),
+    });
+    shared
+        .served
+        .lock()
+        .expect("registry lock")
+        .insert(id, Arc::clone(&me));
+    shared.settle();
+    let service_shared = Arc::clone(shared);
+    let service_me = Arc::clone(&me);
     let service = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&service_shared);
-        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+        // Set when hyper has the complete headers, before anything can evict it again.
+        service_me.busy.store(true, Ordering::SeqCst);
+        let me = Arc::clone(&service_me);
+        async move {
+            let response = handle(shared, req).await;
+            me.busy.store(false, Ordering::SeqCst);
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -317,9 +442,17 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.as_mut().await;
             }
+            _ = me.evict.notified() => {
+                // Chosen while idle; a request that got its headers since then is finished
+                // (the connection is not polled while this branch runs, so `busy` is final).
+                if me.busy.load(Ordering::SeqCst) {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
         }
     }
-    shared.connections.fetch_sub(1, Ordering::SeqCst);
+    shared.served.lock().expect("registry lock").remove(&id);
 }
 
 async fn handle(

@@ -721,7 +721,9 @@ fn status_word(state: State) -> &'static str {
 
 /// Commit subject from the task title (never from the prompt), at most 72 characters.
 fn commit_subject(title: &str, task_id: &str) -> String {
-    let t = title.trim();
+    // Titles are sanitized when a task is created; this also covers older tasks.
+    let clean = crate::board::title::sanitize(title);
+    let t = clean.as_str();
     if t.is_empty() {
         return format!("chore: apply task {task_id}");
     }

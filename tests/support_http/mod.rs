@@ -26,6 +26,10 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         let fd = listener.as_raw_fd();
+        // The backlog systemd gives a .socket unit (Backlog= defaults to SOMAXCONN), not
+        // std's 128; calling listen again on a listening socket changes it.
+        // SAFETY: plain syscall on a socket we own.
+        assert_eq!(unsafe { nix::libc::listen(fd, 4096) }, 0, "listen");
         cmd.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
         // SAFETY: dup2 and fcntl are async-signal-safe; nothing else runs between fork and exec.
         unsafe {

@@ -488,6 +488,7 @@ impl Board for PlaneBoard {
     }
 
     fn add(&self, task: NewTask) -> BoardResult<Task> {
+        let task = task.with_clean_title()?;
         let state = task.state.unwrap_or(State::ReadyForAi);
         let state_id = self.metered(|c| Ok(c.states()?.id_of(state)?.to_string()))?;
         let new = NewWorkItem {

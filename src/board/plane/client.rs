@@ -290,7 +290,10 @@ impl PlaneClient {
             .unwrap_or(State::Backlog);
         Ok(Task {
             id: item.id.clone(),
-            title: item.name.clone(),
+            // Written by anyone with access to the project: made safe to print here, where
+            // every item enters the suite (sync, get, create). The original stays on Plane.
+            title: crate::board::title::clean(&item.name)
+                .unwrap_or_else(|_| format!("(untitled Plane item {})", item.id)),
             state,
             labels,
             priority: item.priority.clone().filter(|p| p != "none"),
