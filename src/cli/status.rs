@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::Common;
 use crate::config::paths;
-use crate::daemon::procs::ProcessIdentity;
 use crate::status::file::{self, LaneStatus};
 use crate::status::systemd::{self, UnitState};
 use crate::store::{now, rfc3339};
@@ -133,7 +132,7 @@ fn judge(view: &LaneView, have_systemd: bool, stale_after: i64) -> (&'static str
 }
 
 fn pid_alive(status: &LaneStatus) -> bool {
-    ProcessIdentity::of(status.pid as i32).is_some()
+    crate::daemon::procs::pid_exists(status.pid as i32)
 }
 
 pub fn run(common: &Common, args: StatusArgs) -> anyhow::Result<()> {
