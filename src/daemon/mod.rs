@@ -6,6 +6,7 @@ pub mod instance;
 pub mod logging;
 pub mod notify;
 pub mod procs;
+pub mod sandbox;
 pub mod shutdown;
 pub mod subprocess;
 
