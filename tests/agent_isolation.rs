@@ -1,6 +1,7 @@
-//! What an agent, a bootstrap and a validation command can get from the lane that runs
-//! them (nothing secret, only what the config passes on by name), and that whatever an
-//! agent detaches with `setsid` ends with its run, however the run ends.
+//! What an agent, a bootstrap and a validation command (and a git hook the agent leaves
+//! for the lane's own git) can get from the lane that runs them: nothing secret, only
+//! what the config passes on by name. And whatever an agent detaches with `setsid` ends
+//! with its run, however the run ends.
 
 mod support;
 
@@ -74,7 +75,13 @@ fn agent_bootstrap_and_validation_get_no_secret_of_the_lane() {
         .insert(0, format!("sh {p} validation"));
     demo.extra
         .push(("pass_env".into(), "[DEMO_PASSED_ON]".into()));
-    w.use_agent(&format!("sh {p} agent\nprintf '# Changes\\n' > CHANGES.md"));
+    // The agent also leaves a git hook: the lane's own `git commit` then runs it.
+    w.use_agent(&format!(
+        "sh {p} agent\n\
+         printf '#!/bin/sh\\nsh {p} git-hook\\n' > .git/hooks/post-commit\n\
+         chmod +x .git/hooks/post-commit\n\
+         printf '# Changes\\n' > CHANGES.md"
+    ));
     let id = w.add_goal("Try to steal the lane's secrets");
 
     let mut env: Vec<(&str, &str)> = ENV_SECRETS.to_vec();
@@ -89,24 +96,26 @@ fn agent_bootstrap_and_validation_get_no_secret_of_the_lane() {
         "{line}"
     );
 
-    for who in ["agent", "bootstrap", "validation"] {
+    for who in ["agent", "bootstrap", "validation", "git-hook"] {
         let got = std::fs::read_to_string(out.join(who))
             .unwrap_or_else(|e| panic!("the {who} probe did not run: {e}"));
         assert!(got.ends_with("done\n"), "{who}: {got}");
-        // The probe could read /proc environments at all (its own, at least)…
-        let own = got.split("== /proc/self/environ").nth(1).expect("section");
-        assert!(own.contains("DEMO_PASSED_ON="), "{who}: {got}");
-        // …and the variable its repo passes on by name reached it.
-        assert!(
-            got.contains("DEMO_PASSED_ON=passed-by-name-1f3e"),
-            "{who}: {got}"
-        );
         for (name, secret) in ENV_SECRETS.iter().chain(FILE_SECRETS.iter()) {
             assert!(
                 !got.contains(secret),
                 "the {who} obtained {name} ({secret}):\n{got}"
             );
         }
+        // The probe could read /proc environments at all (its own, at least)…
+        let own = got.split("== /proc/self/environ").nth(1).expect("section");
+        assert!(own.contains("PATH="), "{who}: {got}");
+        // …and the variable its repo passes on by name reached the task's commands (the
+        // lane's git, which runs the hook, is no task command).
+        assert_eq!(
+            got.contains("DEMO_PASSED_ON=passed-by-name-1f3e"),
+            who != "git-hook",
+            "{who}: {got}"
+        );
         let own_env = got.split("== /proc/self/environ").next().unwrap();
         assert!(!own_env.contains("NOT_PASSED_ON"), "{who}: {own_env}");
         assert!(

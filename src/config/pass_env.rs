@@ -30,7 +30,7 @@ impl Config {
     pub fn agent_sandbox(&self, repo: &str) -> Sandbox {
         let mut pass_env = self.agent.pass_env.clone();
         pass_env.extend(self.repo_pass_env(repo));
-        Sandbox { pass_env }
+        Sandbox::for_task(pass_env)
     }
 
     fn repo_pass_env(&self, repo: &str) -> Vec<String> {

@@ -50,11 +50,39 @@ pub const BASE_ENV: &[&str] = &[
 /// the source directory of the units' `LoadCredential=`.
 pub const CREDENTIAL_DIRS: &[&str] = &["/run/credentials", "/etc/operations-center/credentials"];
 
-/// How a command is isolated: the names it receives from our environment besides
-/// [`BASE_ENV`] (the spec's own `env` is added on top).
-#[derive(Debug, Clone, Default)]
+/// How a command is isolated. The spec's own `env` is added on top of what it receives.
+#[derive(Debug, Clone)]
 pub struct Sandbox {
+    /// Names it receives from our environment besides [`BASE_ENV`].
     pub pass_env: Vec<String>,
+    /// Prefixes of names it receives too.
+    pub pass_prefixes: Vec<String>,
+    /// Refuse to run it when credentials exist that the namespaces cannot hide.
+    pub required: bool,
+}
+
+impl Sandbox {
+    /// For a command run for a task (agent, bootstrap, validation): never with the
+    /// credentials in reach.
+    pub fn for_task(pass_env: Vec<String>) -> Self {
+        Self {
+            pass_env,
+            pass_prefixes: Vec::new(),
+            required: true,
+        }
+    }
+
+    /// For the lane's own git: it runs in workspaces an agent has written (hooks,
+    /// `core.fsmonitor`, `core.sshCommand` in .git/config run commands), so it gets the
+    /// same isolation and its `GIT_*` and ssh-agent variables. Where the namespaces are
+    /// unavailable it runs anyway: no agent ran there (the agent requires them).
+    pub fn for_git() -> Self {
+        Self {
+            pass_env: vec!["SSH_AUTH_SOCK".into()],
+            pass_prefixes: vec!["GIT_".into()],
+            required: false,
+        }
+    }
 }
 
 /// Marks this process not dumpable: its `/proc/<pid>/environ`, `mem`, `fd/`… become
@@ -67,13 +95,17 @@ pub fn protect_process() {
 }
 
 /// The environment of a sandboxed command: the allowlisted variables we have.
-pub fn environment(pass_env: &[String]) -> Vec<(OsString, OsString)> {
+pub fn environment(sandbox: &Sandbox) -> Vec<(OsString, OsString)> {
     std::env::vars_os()
         .filter(|(name, _)| {
             let name = name.to_string_lossy();
             BASE_ENV.contains(&name.as_ref())
                 || name.starts_with("LC_")
-                || pass_env.iter().any(|p| *p == name)
+                || sandbox.pass_env.iter().any(|p| *p == name)
+                || sandbox
+                    .pass_prefixes
+                    .iter()
+                    .any(|p| name.starts_with(p.as_str()))
         })
         .collect()
 }
@@ -102,9 +134,10 @@ pub struct Prepared {
 
 /// What to do for a sandboxed command: `Some` to enter the namespaces, `None` when they
 /// are unavailable and there are no credentials to hide (outside systemd, on a kernel
-/// without user namespaces: the command runs in its process group only, with a warning).
-/// An error when credentials exist but cannot be hidden: never run the command with them.
-pub fn prepare() -> io::Result<Option<Prepared>> {
+/// without user namespaces: the command runs in its process group only, with a warning)
+/// or the sandbox is not `required`. An error when credentials exist but cannot be hidden
+/// from a command that requires it: never run it with them.
+pub fn prepare(sandbox: &Sandbox) -> io::Result<Option<Prepared>> {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let hide = credential_dirs();
@@ -120,6 +153,7 @@ pub fn prepare() -> io::Result<Option<Prepared>> {
     let probe = PROBE.get_or_init(|| probe(&prepared));
     match probe {
         Ok(()) => Ok(Some(prepared)),
+        Err(_) if !sandbox.required => Ok(None),
         Err(errno) if hide.is_empty() => {
             static WARNED: OnceLock<()> = OnceLock::new();
             WARNED.get_or_init(|| {

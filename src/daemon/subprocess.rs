@@ -127,7 +127,7 @@ pub fn run(
         None => Stdio::null(),
     });
     if let Some(sb) = &spec.sandbox {
-        cmd.env_clear().envs(sandbox::environment(&sb.pass_env));
+        cmd.env_clear().envs(sandbox::environment(sb));
     }
     for name in &spec.env_remove {
         cmd.env_remove(name);
@@ -144,8 +144,8 @@ pub fn run(
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
         });
     }
-    if spec.sandbox.is_some()
-        && let Some(prepared) = sandbox::prepare().map_err(|e| {
+    if let Some(sb) = &spec.sandbox
+        && let Some(prepared) = sandbox::prepare(sb).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot start {}: {e}", spec.program.to_string_lossy()),

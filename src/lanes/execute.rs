@@ -355,9 +355,7 @@ impl Ctx<'_> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         // Bootstrap and validation get the repo's variables, not the agent's model keys.
-        spec.sandbox = Some(Sandbox {
-            pass_env: repo.pass_env.clone(),
-        });
+        spec.sandbox = Some(Sandbox::for_task(repo.pass_env.clone()));
         let captured =
             subprocess::run_captured(&spec, &self.lane.shutdown, || self.lane.keepalive())
                 .map_err(|e| {
