@@ -299,11 +299,20 @@ fn namespaces(uid_map: &CString, gid_map: &CString, hide: &[CString]) -> io::Res
 
 /// Maps our uid and gid to themselves in the namespace just created (files keep their
 /// owners; the command's identity does not change).
+///
+/// A process that is not dumpable (a fork of our binaries) finds its own /proc files owned
+/// by root, so it cannot write its maps as a plain user: it is dumpable for these three
+/// writes only, then not again. (In that window a process of the uid could read this
+/// fork's memory: see docs/security.md, limits.)
 unsafe fn map_ids(uid_map: &CString, gid_map: &CString) -> io::Result<()> {
     unsafe {
-        write_file(c"/proc/self/setgroups", c"deny")?;
-        write_file(c"/proc/self/uid_map", uid_map)?;
-        write_file(c"/proc/self/gid_map", gid_map)
+        let was = libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+        let written = write_file(c"/proc/self/setgroups", c"deny")
+            .and_then(|()| write_file(c"/proc/self/uid_map", uid_map))
+            .and_then(|()| write_file(c"/proc/self/gid_map", gid_map));
+        libc::prctl(libc::PR_SET_DUMPABLE, was.max(0), 0, 0, 0);
+        written
     }
 }
 

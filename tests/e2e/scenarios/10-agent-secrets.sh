@@ -54,7 +54,9 @@ X systemctl daemon-reload
 X systemctl start oc-goal@secrets
 check "the lane with secrets is active" waitfor 20 X systemctl is-active --quiet oc-goal@secrets
 check "it runs as user oc with the credentials loaded" \
-  XS 'p=$(systemctl show --value -p MainPID oc-goal@secrets); test "$(stat -c %U /proc/$p)" = root && grep -q "^Uid:.*\b$(id -u oc)\b" /proc/$p/status && test -s /run/credentials/oc-goal@secrets.service/oc_plane-token'
+  XS 'p=$(systemctl show --value -p MainPID oc-goal@secrets); grep -q "^Uid:.*\b$(id -u oc)\b" /proc/$p/status && test -s /run/credentials/oc-goal@secrets.service/oc_plane-token'
+check "its /proc/<pid>/environ is root's (not dumpable): user oc cannot read it" \
+  XS 'p=$(systemctl show --value -p MainPID oc-goal@secrets); test "$(stat -c %U /proc/$p/environ)" = root && ! runuser -u oc -- cat /proc/$p/environ >/dev/null 2>&1'
 XS 'systemctl show --value -p MainPID oc-goal@secrets > /srv/git/lane.pid'
 probe_task=$(X oc task add --repo demo --title "Try to obtain the lane's secrets" --body "Probe everything.")
 check "the probing task runs to Review" waitfor 90 state_is "$probe_task" Review
@@ -70,6 +72,7 @@ for who in agent bootstrap validation; do
   check "the $who obtained no secret of the lane (env, /proc, credential files)${leaked:+: got$leaked}" [ -z "$leaked" ]
 done
 detached=$(X cat /srv/git/detached.pid)
+check "the agent detached a process (pid ${detached:-none})" [ -n "$detached" ]
 check "what the agent detached with setsid ended with the run (unit still running)" \
   waitfor 20 XS "! kill -0 $detached 2>/dev/null && systemctl is-active --quiet oc-goal@secrets"
 
