@@ -41,6 +41,9 @@ agent:
   timeout_seconds: 120
 max_concurrent_kodo: 0
 min_kodo_available_mb: 0
+limits:            # the earlier sections already ran more than the default hourly budget
+  max_exec_per_hour: 1000
+  max_exec_per_day: 1000
 repos:
   demo:
     clone_url: /srv/git/demo.git
