@@ -57,6 +57,8 @@ pub struct CiEventsArgs {
 
 /// Main of `oc-ci-webhook`.
 pub fn ci_webhook_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = CiWebhookCli::parse();
     logging::init(cli.common.log_format);
     finish(run_ci_webhook(&cli.common))
@@ -64,6 +66,8 @@ pub fn ci_webhook_main() -> ExitCode {
 
 /// Main of `oc-ingest`.
 pub fn ingest_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = IngestCli::parse();
     logging::init(cli.common.log_format);
     finish(run_ingest(&cli.common))

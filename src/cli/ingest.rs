@@ -25,6 +25,8 @@ struct TailCli {
 
 /// Main of `oc-ingest-tail`.
 pub fn tail_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = TailCli::parse();
     logging::init(cli.common.log_format);
     finish(tail(&cli.common))

@@ -134,6 +134,8 @@ fn end_quietly_on_closed_pipe() {
 
 /// `oc`'s main.
 pub fn oc_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Watch(_)) {
         end_quietly_on_closed_pipe();
@@ -192,6 +194,8 @@ struct LaneCli {
 
 /// Main of a lane binary such as `oc-goal`.
 pub fn lane_main(role: &str) -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = LaneCli::parse();
     logging::init(cli.common.log_format);
     finish(run::watch(&cli.common, role, &cli.slot, cli.max_cycles))
@@ -206,6 +210,8 @@ struct JobCli {
 
 /// Main of `oc-janitor`.
 pub fn janitor_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = JobCli::parse();
     logging::init(cli.common.log_format);
     finish(janitor(&cli.common))

@@ -31,6 +31,8 @@ pub struct ReviewCli {
 
 /// Main of `oc-review`.
 pub fn review_main() -> ExitCode {
+    // First of all: no process of our uid (an agent) may read our environment or memory.
+    crate::daemon::sandbox::protect_process();
     let cli = ReviewCli::parse();
     logging::init(cli.common.log_format);
     finish(watch(&cli.common, cli.max_cycles))

@@ -6,6 +6,7 @@ mod env;
 mod input;
 mod load;
 mod locate;
+mod pass_env;
 pub mod paths;
 
 use std::collections::BTreeMap;
@@ -169,6 +170,10 @@ pub struct AgentConfig {
     /// Per task kind overrides.
     #[serde(default)]
     pub profiles: BTreeMap<String, AgentProfile>,
+    /// Variables of the lane's environment the agent receives by name (its model API key);
+    /// nothing else of ours reaches it beyond a base allowlist (docs/security.md).
+    #[serde(default = "pass_env::agent_default")]
+    pub pass_env: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -282,6 +287,10 @@ pub struct RepoConfig {
     pub allowed_base_branches: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables of the lane's environment passed on by name to this repo's agent,
+    /// bootstrap and validation commands (on top of `env` and the base allowlist).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Shell commands run in the clone before the agent (each with the validation timeout).
     #[serde(default)]
     pub bootstrap_commands: Vec<String>,
@@ -528,16 +537,6 @@ impl Config {
             timeout: std::time::Duration::from_secs(timeout),
             kodo,
         }
-    }
-
-    /// Names of environment variables that hold secrets and must not reach an agent.
-    pub fn secret_env_names(&self) -> Vec<String> {
-        let mut names = vec![
-            "OPERATIONS_CENTER_WEBHOOK_SECRET".to_string(),
-            "CREDENTIALS_DIRECTORY".to_string(),
-        ];
-        names.extend(self.git.token_env.clone());
-        names
     }
 }
 

@@ -7,6 +7,7 @@ pub mod logging;
 pub mod memory;
 pub mod notify;
 pub mod procs;
+pub mod sandbox;
 pub mod shutdown;
 pub mod subprocess;
 

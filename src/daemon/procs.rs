@@ -33,8 +33,34 @@ impl ProcessIdentity {
             Ok(stat) => {
                 stat.starttime == self.start_ticks && stat.state != 'Z' && stat.state != 'X'
             }
-            Err(_) => false,
+            // Hidden: under ProtectProc=invisible our binaries cannot see each other (they
+            // are not dumpable, see `sandbox::protect_process`). Trust the pid if it is one
+            // of our uid started since boot; a pid reused within the boot by another of our
+            // hidden processes is taken for the original until that one ends.
+            Err(_) => hidden_but_ours(self.pid) && started_this_boot(self.start_ticks),
         }
+    }
+}
+
+/// A process that exists: visible in /proc, or hidden there but reachable by our signals
+/// (same uid; see [`ProcessIdentity::is_alive`]).
+pub fn pid_exists(pid: i32) -> bool {
+    ProcessIdentity::of(pid).is_some() || hidden_but_ours(pid)
+}
+
+/// kill(pid, 0) succeeds for processes of our uid only (the units have no CAP_KILL).
+fn hidden_but_ours(pid: i32) -> bool {
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Whether a start time (clock ticks since boot) can belong to this boot.
+fn started_this_boot(start_ticks: u64) -> bool {
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+    match uptime {
+        Some(secs) => start_ticks <= (secs * procfs::ticks_per_second() as f64) as u64 + 1,
+        None => true,
     }
 }
 

@@ -13,6 +13,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::procs::{ProcessIdentity, group_members};
+use super::sandbox::{self, Sandbox};
 use super::shutdown::Shutdown;
 
 /// systemd's variables are meant for the service itself, never for the tools it runs.
@@ -43,6 +44,10 @@ pub struct Spec {
     pub timeout: Duration,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// Run it isolated from the lane's secrets, tied to the run (agents, bootstrap and
+    /// validation commands): see [`super::sandbox`]. The environment is then only the
+    /// allowlist plus `env`.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl Spec {
@@ -59,6 +64,7 @@ impl Spec {
             inherit_output: false,
             timeout: Duration::from_secs(300),
             kill_grace: Duration::from_secs(5),
+            sandbox: None,
         }
     }
 
@@ -120,6 +126,9 @@ pub fn run(
         Some(path) => Stdio::from(File::open(path)?),
         None => Stdio::null(),
     });
+    if let Some(sb) = &spec.sandbox {
+        cmd.env_clear().envs(sandbox::environment(sb));
+    }
     for name in &spec.env_remove {
         cmd.env_remove(name);
     }
@@ -134,6 +143,19 @@ pub fn run(
         cmd.pre_exec(|| {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
         });
+    }
+    if let Some(sb) = &spec.sandbox
+        && let Some(prepared) = sandbox::prepare(sb).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot start {}: {e}", spec.program.to_string_lossy()),
+            )
+        })?
+    {
+        // SAFETY: `enter` makes only raw system calls on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || sandbox::enter(&prepared));
+        }
     }
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {

@@ -59,7 +59,7 @@ impl Ctx<'_> {
         .timeout(agent.timeout);
         spec.stdin = invocation.stdin.clone();
         spec.env = repo_env.into_iter().chain(invocation.env.clone()).collect();
-        spec.env_remove = config.secret_env_names();
+        spec.sandbox = Some(config.agent_sandbox(&parsed.repo));
         let _ = std::fs::write(
             self.report_dir.join("agent_command.json"),
             serde_json::to_vec_pretty(&serde_json::json!({

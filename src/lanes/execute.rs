@@ -12,6 +12,7 @@ use crate::agent::classify::RunClass;
 use crate::board::description::{DescriptionError, ParsedTask, parse_task};
 use crate::board::{Claim, State};
 use crate::config::{Config, RepoConfig};
+use crate::daemon::sandbox::Sandbox;
 use crate::daemon::subprocess::{self, Spec};
 use crate::store::runs::NewRun;
 use crate::store::{executions, now, runs};
@@ -353,7 +354,8 @@ impl Ctx<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        spec.env_remove = self.config().secret_env_names();
+        // Bootstrap and validation get the repo's variables, not the agent's model keys.
+        spec.sandbox = Some(Sandbox::for_task(repo.pass_env.clone()));
         let captured =
             subprocess::run_captured(&spec, &self.lane.shutdown, || self.lane.keepalive())
                 .map_err(|e| {

@@ -158,7 +158,7 @@ impl Passes<'_> {
                 .to_string_lossy()
                 .into_owned(),
         ));
-        spec.env_remove = self.config.secret_env_names();
+        spec.sandbox = Some(self.config.agent_sandbox(repo_key));
         let execution =
             executions::start(self.conn, run_id, task_id, repo_key, agent.backend.as_str())
                 .map_err(|e| PassError::Other(format!("cannot record execution: {e}")))?;

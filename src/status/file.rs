@@ -49,7 +49,7 @@ impl LaneStatus {
     pub fn process_alive(&self) -> bool {
         use crate::daemon::procs::ProcessIdentity;
         if self.pid_start == 0 {
-            return ProcessIdentity::of(self.pid as i32).is_some();
+            return crate::daemon::procs::pid_exists(self.pid as i32);
         }
         ProcessIdentity {
             pid: self.pid as i32,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::daemon::sandbox::Sandbox;
 use crate::daemon::shutdown::Shutdown;
 use crate::daemon::subprocess::{self, Spec};
 
@@ -71,6 +72,7 @@ impl<'a> Git<'a> {
             .timeout(self.timeout);
         // Never stop for a credential prompt: a lane has no terminal.
         spec.env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
+        spec.sandbox = Some(Sandbox::for_git());
         let mut tick = self.on_tick.borrow_mut();
         let captured = subprocess::run_captured(&spec, self.shutdown, &mut *tick)?;
         if captured.outcome.cancelled {
