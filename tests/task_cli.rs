@@ -283,3 +283,43 @@ fn titles_lose_control_and_bidi_characters_and_empty_ones_are_refused() {
         "an empty title created a task"
     );
 }
+
+#[test]
+fn show_escapes_control_characters_of_descriptions_and_comments() {
+    let w = World::new();
+    w.write_config();
+    // An ingested error or a Plane item written by someone else: kept whole in the board,
+    // but `oc task show` must not hand its escapes to the reader's terminal.
+    let body = "## Goal\nFix \u{1b}]52;c;cHduZWQ=\u{7}the \u{202e}crash\u{1b}[2J\n\tindented";
+    let id = w.add_task("Escapes in the body", &["--repo", "demo", "--body", body]);
+    w.oc_ok(&[
+        "task",
+        "comment",
+        &id,
+        "see \u{1b}[31mred\u{1b}[0m and \u{2066}x",
+    ]);
+    let shown = w.oc_ok(&["task", "show", &id]);
+    assert!(
+        !shown
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}' || c == '\u{2066}'),
+        "oc task show prints a control character: {shown:?}"
+    );
+    assert!(
+        shown.contains(r"Fix \u{1b}]52;c;cHduZWQ=\u{7}the \u{202e}crash\u{1b}[2J"),
+        "the escapes are shown, escaped: {shown}"
+    );
+    assert!(
+        shown.contains("\n\tindented"),
+        "line breaks and tabs stay: {shown}"
+    );
+    assert!(shown.contains(r"see \u{1b}[31mred"), "{shown}");
+    let json = w.task_json(&id);
+    assert!(
+        json["description"]
+            .as_str()
+            .unwrap()
+            .contains("\u{1b}]52;c;"),
+        "--json keeps the original: {json}"
+    );
+}

@@ -75,6 +75,22 @@ impl super::NewTask {
     }
 }
 
+/// Text of others (descriptions, comments) as a terminal may show it: kept whole, line
+/// breaks and tabs as they are, but every other control, bidirectional or invisible
+/// character written as an escape (`\u{1b}`), so it cannot drive the terminal or reorder
+/// what the reader sees. `--json` output keeps the original.
+pub fn printable(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if is_removed(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_removed(c: char) -> bool {
     c.is_control() // C0, DEL, C1
         || matches!(c,
@@ -154,5 +170,13 @@ mod tests {
         );
         assert!(!note.chars().any(|c| c == '\u{1b}' || c == '\u{202e}'));
         assert!(crate::board::description::depends_on_ids(&note).is_empty());
+    }
+
+    #[test]
+    fn printable_escapes_control_and_bidi_but_keeps_lines() {
+        assert_eq!(
+            printable("a\u{1b}]0;x\u{7}\nb\tc\u{202e}d\r"),
+            "a\\u{1b}]0;x\\u{7}\nb\tc\\u{202e}d\\u{d}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{Common, UserError};
+use crate::board::title;
 use crate::board::{Board, BoardError, NewTask, State, TASK_KINDS, Task};
 
 #[derive(Debug, Subcommand)]
@@ -235,7 +236,7 @@ fn show(board: &dyn Board, id: &str, json: bool) -> anyhow::Result<()> {
         task.created_at, task.updated_at
     );
     if !task.description.trim().is_empty() {
-        println!("\n{}", task.description.trim_end());
+        println!("\n{}", title::printable(task.description.trim_end()));
     }
     for e in &executions {
         println!(
@@ -252,9 +253,9 @@ fn show(board: &dyn Board, id: &str, json: bool) -> anyhow::Result<()> {
     for c in comments {
         println!(
             "\n--- {} · {}\n{}",
-            c.author,
+            title::printable(&c.author),
             c.created_at,
-            c.body.trim_end()
+            title::printable(c.body.trim_end())
         );
     }
     Ok(())
