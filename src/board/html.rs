@@ -344,6 +344,22 @@ fn inline(text: &str) -> String {
     out
 }
 
+/// HTML folds runs of spaces into one; a quoted stack trace (`>   at main.rs:7`) keeps its
+/// alignment when every space after the first of a run is `&nbsp;` (read back as a space).
+fn keep_space_runs(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut after_space = false;
+    for c in html.chars() {
+        if c == ' ' && after_space {
+            out.push_str("&nbsp;");
+        } else {
+            out.push(c);
+        }
+        after_space = c == ' ';
+    }
+    out
+}
+
 /// Builder state for `markdown_to_html`: the open paragraph and list stack.
 #[derive(Default)]
 struct HtmlWriter {
@@ -455,8 +471,11 @@ pub fn markdown_to_html(md: &str) -> String {
                 w.close_blocks();
             }
             let indent = line.len() - trimmed.len();
-            w.paragraph
-                .push(format!("{}{}", "&nbsp;".repeat(indent), inline(trimmed)));
+            w.paragraph.push(format!(
+                "{}{}",
+                "&nbsp;".repeat(indent),
+                keep_space_runs(&inline(trimmed))
+            ));
         }
     }
     if let Some(block) = code {
@@ -534,6 +553,15 @@ mod tests {
         assert_eq!(
             html_to_text(&html),
             "- a\n  - a1\n    continued\n- b\n\n1. one\n2. two\n\ntrailing"
+        );
+    }
+
+    #[test]
+    fn quoted_lines_keep_their_spaces() {
+        let md = "> ```text\n> ERROR crashed\n>   at charge (billing.rs:42)\n> ```";
+        assert_eq!(
+            html_to_text(&markdown_to_html(md)).replace("\n\n", "\n"),
+            md
         );
     }
 
