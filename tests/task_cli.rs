@@ -290,7 +290,7 @@ fn show_escapes_control_characters_of_descriptions_and_comments() {
     w.write_config();
     // An ingested error or a Plane item written by someone else: kept whole in the board,
     // but `oc task show` must not hand its escapes to the reader's terminal.
-    let body = "## Goal\nFix \u{1b}]52;c;cHduZWQ=\u{7}the \u{202e}crash\u{1b}[2J\n\tindented";
+    let body = "## Goal\nFix \u{1b}]52;c;cHduZWQ=\u{7}the \u{202e}crash\u{1b}[2J\n    indented";
     let id = w.add_task("Escapes in the body", &["--repo", "demo", "--body", body]);
     w.oc_ok(&[
         "task",
@@ -310,8 +310,8 @@ fn show_escapes_control_characters_of_descriptions_and_comments() {
         "the escapes are shown, escaped: {shown}"
     );
     assert!(
-        shown.contains("\n\tindented"),
-        "line breaks and tabs stay: {shown}"
+        shown.contains("\n    indented"),
+        "line breaks and indentation stay: {shown}"
     );
     assert!(shown.contains(r"see \u{1b}[31mred"), "{shown}");
     let json = w.task_json(&id);
