@@ -156,6 +156,21 @@ fn gone(pid: i32) -> bool {
     support::wait_until(Duration::from_secs(20), || !pid_alive(pid))
 }
 
+/// A lane daemon whose agent has detached a `setsid` child and is still running; the
+/// child's pid as the test sees it.
+fn lane_with_detached_child(w: &World, marks: &std::path::Path) -> (support::Lane, i32) {
+    let lane = w.spawn_lane("slot1", &[], &[]);
+    assert!(
+        support::wait_until(Duration::from_secs(60), || marks
+            .join("detached.pid")
+            .exists()),
+        "the agent never started:\n{}",
+        lane.log_text()
+    );
+    let detached = read_pid(&marks.join("detached.pid"));
+    (lane, detached)
+}
+
 #[test]
 fn a_detached_process_ends_with_the_run() {
     let mut w = World::new();
@@ -175,15 +190,7 @@ fn a_detached_process_ends_when_the_lane_is_stopped() {
     let mut w = World::new();
     let marks = detaching_agent(&mut w, "sleep 300");
     let id = w.add_goal("Stopped mid-run");
-    let mut lane = w.spawn_lane("slot1", &[], &[]);
-    assert!(
-        support::wait_until(Duration::from_secs(60), || marks
-            .join("detached.pid")
-            .exists()),
-        "the agent never started:\n{}",
-        lane.log_text()
-    );
-    let detached = read_pid(&marks.join("detached.pid"));
+    let (mut lane, detached) = lane_with_detached_child(&w, &marks);
     lane.signal(Signal::SIGTERM);
     let status = lane.wait_exit(Duration::from_secs(60)).expect("stopped");
     assert_eq!(status.code(), Some(0), "{}", lane.log_text());
@@ -196,15 +203,7 @@ fn a_detached_process_ends_when_the_lane_is_killed() {
     let mut w = World::new();
     let marks = detaching_agent(&mut w, "sleep 300");
     let id = w.add_goal("Crashed mid-run");
-    let mut lane = w.spawn_lane("slot1", &[], &[]);
-    assert!(
-        support::wait_until(Duration::from_secs(60), || marks
-            .join("detached.pid")
-            .exists()),
-        "the agent never started:\n{}",
-        lane.log_text()
-    );
-    let detached = read_pid(&marks.join("detached.pid"));
+    let (mut lane, detached) = lane_with_detached_child(&w, &marks);
     lane.signal(Signal::SIGKILL);
     lane.wait_exit(Duration::from_secs(30)).expect("killed");
     // Recovery by the next cycle closes the crashed run (interrupted, not charged, so the
