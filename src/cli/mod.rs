@@ -263,6 +263,14 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Plane error behind `e`, whether it came as itself or wrapped in a board error.
+fn plane_error(e: &anyhow::Error) -> Option<&crate::board::plane::PlaneError> {
+    match e.downcast_ref::<crate::board::BoardError>() {
+        Some(crate::board::BoardError::Plane(p)) => Some(p),
+        _ => e.downcast_ref::<crate::board::plane::PlaneError>(),
+    }
+}
+
 /// Maps errors to exit codes: config errors are 78 (EX_CONFIG) so systemd does not restart.
 pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
@@ -272,21 +280,12 @@ pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
                 report_error(&format!("{config_error}"), "config_invalid");
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
-            let board_config = e
-                .downcast_ref::<crate::board::BoardError>()
-                .is_some_and(|b| b.is_config())
-                || e.downcast_ref::<crate::board::plane::PlaneError>()
-                    .is_some_and(|p| p.is_config());
-            if board_config {
+            let plane = plane_error(&e);
+            if plane.is_some_and(|p| p.is_config()) {
                 report_error(&format!("{e:#}"), "config_invalid");
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
-            let auth = e
-                .downcast_ref::<crate::board::BoardError>()
-                .is_some_and(|b| b.is_auth())
-                || e.downcast_ref::<crate::board::plane::PlaneError>()
-                    .is_some_and(|p| p.is_auth());
-            if auth {
+            if plane.is_some_and(|p| p.is_auth()) {
                 report_error(&format!("{e:#}"), "board_auth_failed");
                 return ExitCode::from(EXIT_NOPERM as u8);
             }
