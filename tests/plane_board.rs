@@ -18,19 +18,6 @@ use serde_json::{Map, Value};
 use support::fake_plane::{API_KEY, FakePlane, PROJECT_ID, WORKSPACE_SLUG, wire};
 use support::{World, comments, sh_quote, wait_until};
 
-/// A world on a fresh fake Plane with no rate limit (tests that want one set it).
-fn plane_world() -> World {
-    let mut w = World::new();
-    if w.plane.is_none() {
-        w.use_plane(FakePlane::with_rate_limit(
-            1_000_000,
-            Duration::from_secs(60),
-        ));
-    }
-    w.write_config();
-    w
-}
-
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 6,
@@ -70,7 +57,7 @@ fn state_of_item(fake: &FakePlane, id: &str) -> String {
 
 #[test]
 fn the_mirror_follows_plane_across_pages_changes_and_deletions() {
-    let w = plane_world();
+    let w = World::on_plane();
     let fake = w.fake_plane();
     let items = fake.seed_items(250, "Seeded", Some("Backlog"));
     // A board that has been there a while: one item touched per second, the last an
@@ -145,7 +132,7 @@ fn the_mirror_follows_plane_across_pages_changes_and_deletions() {
 
 #[test]
 fn racing_claimants_on_two_hosts_never_both_win() {
-    let w = plane_world();
+    let w = World::on_plane();
     let fake = w.fake_plane();
     let host_a = w.path().join("host-a");
     let host_b = w.path().join("host-b");
@@ -227,7 +214,7 @@ fn ledger_counts(ledger: &std::path::Path) -> BTreeMap<String, usize> {
 }
 
 fn ledger_world(tasks: usize) -> (World, std::path::PathBuf, Vec<String>) {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     for (k, v) in [
         ("max_exec_per_hour", "1000"),
         ("max_exec_per_day", "1000"),
@@ -356,7 +343,7 @@ fn a_429_storm_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_refused_key_stops_the_lane_with_77_after_one_request() {
-    let w = plane_world();
+    let w = World::on_plane();
     std::fs::write(
         w.path().join("credentials").join(support::PLANE_CREDENTIAL),
         "plane_api_revoked\n",
@@ -395,7 +382,7 @@ fn a_refused_key_stops_the_lane_with_77_after_one_request() {
 
 #[test]
 fn descriptions_keep_their_markdown_through_plane_html() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     w.use_agent(&support_agent());
     // The original's layout: content right under each heading, blank lines between blocks.
     let body = "## Execution\nrepo: demo\nmode: goal\n\n## Goal\nAdd a CHANGES.md.\nKeep <angle> & ampersands.\n\n```text\nfn main() {\n    println!(\"<ok>\");\n}\n```\n\n- first\n- second\n\n## Constraints\nNothing else.";
@@ -463,7 +450,7 @@ fn support_agent() -> String {
 
 #[test]
 fn doctor_names_missing_states_and_status_shows_the_budget() {
-    let w = plane_world();
+    let w = World::on_plane();
     let fake = w.fake_plane();
     let out = w.oc(&["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -503,7 +490,7 @@ fn doctor_names_missing_states_and_status_shows_the_budget() {
 fn a_claim_waits_for_plane_not_for_the_mirror() {
     // The mirror says Ready, Plane says Done (someone finished it in the UI a moment
     // ago): the lane must not claim it.
-    let w = plane_world();
+    let w = World::on_plane();
     let board = host_board(w.fake_plane(), &w.state);
     let task = board
         .add(operations_center::board::NewTask {
@@ -534,7 +521,7 @@ fn a_claim_waits_for_plane_not_for_the_mirror() {
 /// its name still shows as a placeholder.
 #[test]
 fn titles_of_plane_items_written_by_others_are_made_safe_to_print() {
-    let w = plane_world();
+    let w = World::on_plane();
     let fake = w.fake_plane();
     let hostile = fake.world(|world| {
         world.seed_item(

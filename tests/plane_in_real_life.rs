@@ -10,21 +10,8 @@ use std::time::Duration;
 use operations_center::board::State;
 use operations_center::board::plane::{NewWorkItem, PlaneClient};
 use serde_json::Value;
-use support::fake_plane::{API_KEY, FakePlane, PROJECT_ID, WORKSPACE_SLUG};
+use support::fake_plane::{API_KEY, PROJECT_ID, WORKSPACE_SLUG};
 use support::{PLANE_CREDENTIAL, World};
-
-/// A world on a fresh fake Plane with no rate limit (tests that want one set it).
-fn plane_world() -> World {
-    let mut w = World::new();
-    if w.plane.is_none() {
-        w.use_plane(FakePlane::with_rate_limit(
-            1_000_000,
-            Duration::from_secs(60),
-        ));
-    }
-    w.write_config();
-    w
-}
 
 /// The board pointed at `slug`/`project` on the world's fake Plane.
 fn point_board_at(w: &mut World, slug: &str, project: &str) {
@@ -82,7 +69,7 @@ fn doctor(w: &World) -> (Option<i32>, String) {
 
 #[test]
 fn a_wrong_workspace_slug_is_a_configuration_error_naming_the_setting() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     point_board_at(&mut w, "oc-demo-typo", PROJECT_ID);
     let (code, log) = lane_exit(&w);
     assert_eq!(code, Some(78), "{log}");
@@ -110,7 +97,7 @@ fn a_wrong_workspace_slug_is_a_configuration_error_naming_the_setting() {
 
 #[test]
 fn a_wrong_project_id_is_a_configuration_error_naming_the_setting() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     let other = "0f0f0f0f-1111-4222-8333-444455556666";
     point_board_at(&mut w, WORKSPACE_SLUG, other);
     let (code, log) = lane_exit(&w);
@@ -138,7 +125,7 @@ fn a_wrong_project_id_is_a_configuration_error_naming_the_setting() {
 #[test]
 fn a_bad_key_is_still_a_bad_key_even_with_a_wrong_project() {
     // Both wrong: the key is what Plane refuses first, and what the operator must fix.
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     std::fs::write(
         w.path().join("credentials").join(PLANE_CREDENTIAL),
         "plane_api_revoked\n",
@@ -158,7 +145,7 @@ fn a_bad_key_is_still_a_bad_key_even_with_a_wrong_project() {
 
 #[test]
 fn plane_sync_delivers_the_writes_an_outage_held_back_and_the_status_shows_them() {
-    let w = plane_world();
+    let w = World::on_plane();
     let id = w.add_goal("Held back by the outage");
     w.fake_plane().set_outage(Some(502));
     // Plane down: the writes are kept, not lost (and the command says nothing failed).
@@ -215,7 +202,7 @@ fn plane_sync_delivers_the_writes_an_outage_held_back_and_the_status_shows_them(
 
 #[test]
 fn a_lane_cycle_delivers_the_outbox_even_when_the_mirror_is_not_due() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     w.config.board =
         support::plane_board_yaml(&w.fake_plane().base_url(), ", sync_interval_seconds: 600")
             .replace("sync_interval_seconds: 0, ", "");
@@ -238,7 +225,7 @@ fn a_lane_cycle_delivers_the_outbox_even_when_the_mirror_is_not_due() {
 
 #[test]
 fn an_item_with_only_a_repo_label_is_a_goal_task() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     w.use_agent("printf '# Changes\\n' > CHANGES.md");
     w.write_config();
     // Made in Plane's UI: free text, Ready for AI, one label `repo: demo`, no task-kind.
@@ -291,7 +278,7 @@ fn notify_messages(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
 
 #[test]
 fn a_rate_limit_wait_is_logged_once_and_shown_in_status() {
-    let w = plane_world();
+    let w = World::on_plane();
     let notify_path = w.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     // The lane's first request is throttled as real Plane does it, Retry-After: 3.
@@ -340,7 +327,7 @@ fn a_rate_limit_wait_is_logged_once_and_shown_in_status() {
 
 #[test]
 fn a_listing_after_a_failed_first_sync_says_plane_was_unreachable() {
-    let mut w = plane_world();
+    let mut w = World::on_plane();
     // The default cadence of a real install: the mirror is not read again for a while.
     w.config.board =
         support::plane_board_yaml(&w.fake_plane().base_url(), ", sync_interval_seconds: 600")

@@ -276,6 +276,20 @@ impl World {
         self.dir.path()
     }
 
+    /// A world on a fresh fake Plane with no rate limit to speak of (tests that want one
+    /// set it), its config written. Under `OC_TEST_BOARD=plane` the world's own fake is kept.
+    pub fn on_plane() -> Self {
+        let mut w = Self::new();
+        if w.plane.is_none() {
+            w.use_plane(fake_plane::FakePlane::with_rate_limit(
+                1_000_000,
+                Duration::from_secs(60),
+            ));
+        }
+        w.write_config();
+        w
+    }
+
     /// Puts the board on `fake` (call `write_config` afterwards if the config was written).
     pub fn use_plane(&mut self, fake: fake_plane::FakePlane) {
         let credentials = self.path().join("credentials");
