@@ -143,7 +143,6 @@ fn read_description(args: &AddArgs) -> anyhow::Result<String> {
 }
 
 fn add(board: &dyn Board, args: AddArgs, description: String) -> anyhow::Result<()> {
-    crate::board::title::clean(&args.title).map_err(|e| UserError(format!("--title: {e}")))?;
     if !TASK_KINDS.contains(&args.kind.as_str()) {
         return Err(UserError(format!(
             "unknown kind `{}`; expected one of {TASK_KINDS:?}",
@@ -181,14 +180,20 @@ fn add(board: &dyn Board, args: AddArgs, description: String) -> anyhow::Result<
     if !labels.iter().any(|l| l.starts_with("source:")) {
         labels.push("source: manual".into());
     }
-    let task = board.add(NewTask {
-        title: args.title,
-        description,
-        state: Some(parse_state(&args.state)?),
-        labels,
-        priority,
-        external: None,
-    })?;
+    let task = board
+        .add(NewTask {
+            title: args.title,
+            description,
+            state: Some(parse_state(&args.state)?),
+            labels,
+            priority,
+            external: None,
+        })
+        // Both boards refuse a title with nothing visible (board::title); that is the user's.
+        .map_err(|e| match e {
+            BoardError::Title(empty) => UserError(format!("--title: {empty}")).into(),
+            other => anyhow::Error::from(other),
+        })?;
     println!("{}", task.id);
     Ok(())
 }
