@@ -690,10 +690,7 @@ struct ShellResult {
 fn not_writable_advice(role: &str, repo: &Path, errno: nix::errno::Errno) -> String {
     let path = repo.display();
     if errno == nix::errno::Errno::EROFS {
-        let unit = match role {
-            "review" => "oc-review.service".to_string(),
-            other => format!("oc-{other}@.service"),
-        };
+        let unit = crate::status::systemd::unit_file_of_role(role);
         format!(
             "cannot push: {path} is read-only for this lane ({}); a unit may write only under its ReadWritePaths=. Allow it with `systemctl edit {unit}` → `[Service] ReadWritePaths={path}`, restart the lane, then move the task back to Ready for AI",
             errno.desc()

@@ -67,6 +67,16 @@ pub fn units() -> Option<Vec<UnitState>> {
 /// Lanes that run as one plain unit (`oc-review.service`) rather than a template per slot.
 pub const SINGLE_INSTANCE_LANES: [&str; 1] = ["review"];
 
+/// The unit file an operator edits for a role's lanes: `oc-review.service`, or the
+/// template `oc-goal@.service` shared by every slot.
+pub fn unit_file_of_role(role: &str) -> String {
+    if SINGLE_INSTANCE_LANES.contains(&role) {
+        format!("oc-{role}.service")
+    } else {
+        format!("oc-{role}@.service")
+    }
+}
+
 /// The lane (`goal@slot1`, `review`) a unit runs, if it is a lane unit
 /// (`oc-goal@slot1.service`, `oc-review.service`).
 pub fn lane_of_unit(unit: &str) -> Option<String> {
